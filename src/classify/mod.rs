@@ -1,0 +1,274 @@
+//! The classifier: one upstream reply in, one [`Verdict`] out.
+//!
+//! The order in which a verdict is decided (each step names itself in `Verdict::reason`):
+//!
+//! 1. **Stream or body.** SSE bodies are read event by event ([`sse_events`]); the terminal
+//!    failure event decides, else a refusal, else whether any output came and the stream
+//!    finished. JSON bodies (leading whitespace allowed) are read by provider family.
+//! 2. **Structured fields** of an error: unambiguous codes (`insufficient_quota`,
+//!    `context_length_exceeded`, `content_filter`, `server_is_overloaded`, ...), Responses and
+//!    run `status`, `finish_reason` / `stop_reason` / `finishReason` / `promptFeedback`.
+//! 3. **Specific text rules** over the error's type, code, status and message (and errors
+//!    nested inside it): cancelled, content policy, context overflow, region block, quota
+//!    (credits, balance, billing, plan usage), auth, overload, then throttles, where the named
+//!    window decides rate limit (minute, second, concurrency) against quota (day or longer).
+//! 4. **Decisive statuses**: 401, 402, 403, 413, 429, 529 when the text said nothing specific.
+//! 5. **Generic text rules**: server errors, invalid requests.
+//! 6. **Status alone**, for empty, HTML or unreadable bodies.
+//!
+//! The retry-after is then taken as `failure-classes.md` orders it (see [`parse_duration`]).
+//! Bodies are read up to [`BODY_CAP`] bytes.
+
+mod json;
+mod retry_after;
+mod sse;
+mod text;
+
+pub use retry_after::{parse_duration, MAX_RETRY_AFTER_MS};
+pub use sse::{sse_events, SseEvent};
+
+use crate::class::{Class, Verdict};
+use crate::reply::Reply;
+use json::{inspect, ErrorFound};
+use retry_after::BodyHints;
+use text::{Hay, TextCtx};
+
+/// Bodies are read up to this many bytes; the rest is ignored (a longer reply is judged by
+/// its first 8 MiB).
+pub const BODY_CAP: usize = 8 * 1024 * 1024;
+
+/// Classifies one upstream reply.
+///
+/// ```
+/// use keypool::{classify, Class, Reply};
+/// let body = r#"{"id":"r1","object":"response","status":"failed",
+///   "error":{"code":"insufficient_quota","message":"You exceeded your current quota"},"output":[]}"#;
+/// let v = classify(&Reply::new(200, body));
+/// assert_eq!(v.class, Class::QuotaExhausted);
+/// assert!(v.soft); // a 200 that carries a failure
+/// ```
+pub fn classify(reply: &Reply) -> Verdict {
+    let body = capped(&reply.body);
+    let (class, reason, hints, partial) = if reply.is_sse() {
+        classify_sse(reply.status, body)
+    } else {
+        classify_body(reply, body)
+    };
+    let retry_after_ms = if class == Class::Success || class == Class::EmptySuccess {
+        None
+    } else {
+        retry_after::retry_after(reply, &hints, matches!(class, Class::RateLimit | Class::QuotaExhausted))
+    };
+    Verdict {
+        class,
+        retry_after_ms,
+        reason,
+        soft: is_2xx(reply.status) && class != Class::Success,
+        partial_output: partial && class != Class::Success,
+    }
+}
+
+fn is_2xx(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+fn capped(body: &str) -> &str {
+    if body.len() <= BODY_CAP {
+        return body;
+    }
+    let mut end = BODY_CAP;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
+}
+
+type Decided = (Class, &'static str, BodyHints, bool);
+
+fn classify_body(reply: &Reply, body: &str) -> Decided {
+    let status = reply.status;
+    let trimmed = body.trim_start();
+    if trimmed.is_empty() {
+        if is_2xx(status) {
+            return (Class::EmptySuccess, "empty body", BodyHints::default(), false);
+        }
+        let (c, r) = by_status(status);
+        return (c, r, BodyHints::default(), false);
+    }
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
+            return classify_json(reply, &v);
+        }
+    }
+    // HTML, plain text, or JSON we could not read.
+    let mut hay = Hay::default();
+    hay.push(trimmed);
+    let mut hints = BodyHints::default();
+    json::hints_from_text(trimmed, &mut hints);
+    if let Some(h) = reply.header_value("x-amzn-errortype") {
+        hay.push(h);
+    }
+    if is_2xx(status) {
+        if let Some((c, r)) = text::specific(&hay, TextCtx::default()) {
+            if trimmed.starts_with('<') || trimmed.starts_with('{') {
+                return (c, r, hints, false);
+            }
+        }
+        if trimmed.starts_with('<') {
+            return (Class::ServerError, "HTML page in a 2xx", hints, false);
+        }
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            return (Class::ServerError, "unreadable JSON in a 2xx (truncated?)", hints, false);
+        }
+        return (Class::Success, "plain-text 2xx", hints, false);
+    }
+    let (c, r) = decide_text(&hay, TextCtx::default(), status);
+    (c, r, hints, false)
+}
+
+fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
+    let status = reply.status;
+    let ins = inspect(v);
+    if ins.cancelled {
+        return (Class::Cancelled, "status: cancelled", BodyHints::default(), false);
+    }
+    if let Some(mut err) = ins.error {
+        if !(err.weak && is_2xx(status)) {
+            if let Some(h) = reply.header_value("x-amzn-errortype") {
+                err.hay.push(h);
+            }
+            let (c, r) = decide_error(&err, status);
+            return (c, r, err.hints, ins.output);
+        }
+    }
+    if let Some(p) = ins.policy {
+        return (Class::ContentPolicy, p, BodyHints::default(), ins.output);
+    }
+    if !is_2xx(status) {
+        // An answer-shaped body with an error status: the status speaks.
+        let (c, r) = by_status(status);
+        return (c, r, BodyHints::default(), ins.output);
+    }
+    if ins.failed_finish {
+        return (Class::ServerError, "finish reason: error", BodyHints::default(), ins.output);
+    }
+    if ins.known_shape {
+        if ins.output {
+            return (Class::Success, "answer with output", BodyHints::default(), true);
+        }
+        return (Class::EmptySuccess, "answer shape with no usable output", BodyHints::default(), false);
+    }
+    let empty = match v {
+        serde_json::Value::Object(m) => m.is_empty(),
+        serde_json::Value::Array(a) => a.is_empty(),
+        serde_json::Value::Null => true,
+        _ => false,
+    };
+    if empty {
+        return (Class::EmptySuccess, "empty JSON in a 2xx", BodyHints::default(), false);
+    }
+    (Class::Success, "2xx JSON of unknown shape", BodyHints::default(), false)
+}
+
+fn classify_sse(status: u16, body: &str) -> Decided {
+    let r = sse::read_stream(body);
+    let output = r.acc.output;
+    // The terminal failure decides; an earlier, more specific frame is kept when the last one
+    // says nothing a rule can read.
+    let mut best: Option<(Class, &'static str, BodyHints)> = None;
+    for f in &r.failures {
+        let st = f.body_status.filter(|_| is_2xx(status)).unwrap_or(if is_2xx(status) { 500 } else { status });
+        let (c, why) = decide_error(f, st);
+        let informative = !why.starts_with("status");
+        if best.is_none() || informative {
+            best = Some((c, why, f.hints));
+        }
+    }
+    if let Some((c, why, hints)) = best {
+        return (c, why, hints, output);
+    }
+    if !is_2xx(status) {
+        let mut hay = Hay::default();
+        hay.push(body);
+        let (c, why) = decide_text(&hay, TextCtx::default(), status);
+        return (c, why, BodyHints::default(), output);
+    }
+    if r.acc.cancelled {
+        return (Class::Cancelled, "stream: status cancelled", BodyHints::default(), output);
+    }
+    if let Some(p) = r.acc.policy {
+        return (Class::ContentPolicy, p, BodyHints::default(), output);
+    }
+    if r.acc.failed_finish {
+        return (Class::ServerError, "stream: finish reason error", BodyHints::default(), output);
+    }
+    if !output {
+        return (Class::EmptySuccess, "stream ended with no output", BodyHints::default(), false);
+    }
+    if !(r.acc.terminal || r.done_marker) {
+        return (Class::ServerError, "stream cut off before it finished", BodyHints::default(), true);
+    }
+    (Class::Success, "stream with output that finished", BodyHints::default(), true)
+}
+
+/// Decides the class of an error object.
+fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
+    let status = if is_2xx(http_status) {
+        // An error inside a 2xx: a code in the body says what status it means; none means a
+        // server-side failure.
+        e.body_status.unwrap_or(500)
+    } else {
+        http_status
+    };
+    if let Some(c) = e.structured {
+        // A wrapped upstream rate limit is the gateway's shared pool, not this key.
+        if e.ctx.upstream_wrapped && c.0.is_key_level() {
+            return (Class::Overloaded, "gateway's upstream provider is rate limited");
+        }
+        return c;
+    }
+    decide_text(&e.hay, e.ctx, status)
+}
+
+fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
+    if let Some(d) = text::specific(hay, ctx) {
+        return d;
+    }
+    if matches!(status, 401 | 402 | 403 | 413 | 429 | 529) {
+        return by_status(status);
+    }
+    if let Some(d) = text::generic(hay) {
+        return d;
+    }
+    by_status(status)
+}
+
+/// The class an HTTP status means when nothing else is known.
+///
+/// ```
+/// use keypool::classify::status_class;
+/// assert_eq!(status_class(402), keypool::Class::QuotaExhausted);
+/// ```
+pub fn status_class(status: u16) -> Class {
+    by_status(status).0
+}
+
+fn by_status(status: u16) -> (Class, &'static str) {
+    match status {
+        200..=299 => (Class::Success, "status: 2xx"),
+        401 => (Class::Auth, "status: 401"),
+        402 => (Class::QuotaExhausted, "status: 402"),
+        403 => (Class::Auth, "status: 403"),
+        408 => (Class::ServerError, "status: 408 timeout"),
+        413 => (Class::ContextOverflow, "status: 413"),
+        429 => (Class::RateLimit, "status: 429"),
+        499 => (Class::Cancelled, "status: 499 client closed"),
+        400..=499 => (Class::BadRequest, "status: 4xx"),
+        503 | 529 => (Class::Overloaded, "status: 503/529"),
+        500..=599 => (Class::ServerError, "status: 5xx"),
+        _ => (Class::ServerError, "status: unexpected"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

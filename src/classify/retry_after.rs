@@ -1,0 +1,404 @@
+//! Extracting the wait an upstream asked for, in the order of `failure-classes.md`:
+//! `retry-after-ms`, `retry-after`, a hint in the body, provider reset headers.
+
+use crate::reply::Reply;
+
+/// Longest wait we report: 400 days. Anything larger is junk, not a request to wait.
+pub const MAX_RETRY_AFTER_MS: u64 = 400 * 24 * 3600 * 1000;
+
+/// Hints found in a body, gathered by the JSON reader.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BodyHints {
+    /// From the message text ("try again in 26.604s"): the most precise.
+    pub message_ms: Option<u64>,
+    /// From a structured field: `retryDelay`, `resets_in_seconds`, `retry_after`.
+    pub field_ms: Option<u64>,
+    /// An absolute reset time, epoch milliseconds (needs the `date` header).
+    pub reset_at_ms: Option<i64>,
+}
+
+impl BodyHints {
+    pub(crate) fn merge(&mut self, other: BodyHints) {
+        self.message_ms = self.message_ms.or(other.message_ms);
+        self.field_ms = self.field_ms.or(other.field_ms);
+        self.reset_at_ms = self.reset_at_ms.or(other.reset_at_ms);
+    }
+}
+
+fn clamp_ms(ms: f64) -> Option<u64> {
+    if !ms.is_finite() || ms < 0.0 {
+        return None;
+    }
+    let ms = ms.round();
+    if ms > MAX_RETRY_AFTER_MS as f64 {
+        return Some(MAX_RETRY_AFTER_MS);
+    }
+    Some(ms as u64)
+}
+
+/// Seconds (maybe fractional) as milliseconds.
+pub(crate) fn secs_to_ms(s: f64) -> Option<u64> {
+    clamp_ms(s * 1000.0)
+}
+
+/// The retry-after for a reply whose class is already known.
+///
+/// `provider_resets` says whether the class may use provider reset headers (rate limits and
+/// quotas only: a reset header on an overload says nothing about the overload).
+pub(crate) fn retry_after(reply: &Reply, hints: &BodyHints, provider_resets: bool) -> Option<u64> {
+    if let Some(v) = reply.header_value("retry-after-ms") {
+        if let Some(ms) = v.trim().parse::<f64>().ok().and_then(clamp_ms) {
+            return Some(ms);
+        }
+    }
+    let date = reply.header_value("date").and_then(parse_http_date);
+    if let Some(v) = reply.header_value("retry-after") {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<f64>() {
+            if let Some(ms) = secs_to_ms(secs) {
+                return Some(ms);
+            }
+        } else if let (Some(at), Some(now)) = (parse_http_date(v), date) {
+            return Some((at - now).max(0) as u64).map(|m| m.min(MAX_RETRY_AFTER_MS));
+        }
+    }
+    // Body: the message is preferred when it is a more precise form of the same wait.
+    match (hints.message_ms, hints.field_ms) {
+        (Some(m), Some(f)) => {
+            let close = m.abs_diff(f) < 1000 || m.abs_diff(f) * 20 <= f;
+            return Some(if close { m } else { f });
+        }
+        (Some(m), None) => return Some(m),
+        (None, Some(f)) => return Some(f),
+        (None, None) => {}
+    }
+    if let (Some(at), Some(now)) = (hints.reset_at_ms, date) {
+        return Some((at - now).max(0) as u64).map(|m| m.min(MAX_RETRY_AFTER_MS));
+    }
+    if provider_resets {
+        return provider_reset(reply, date);
+    }
+    None
+}
+
+/// `x-ratelimit-reset-*` and `anthropic-ratelimit-*-reset` for the limiter that is exhausted
+/// (remaining 0). With no remaining-count headers at all, the longest reset is taken.
+fn provider_reset(reply: &Reply, date: Option<i64>) -> Option<u64> {
+    let mut best_exhausted: Option<u64> = None;
+    let mut best_any: Option<u64> = None;
+    let mut saw_remaining = false;
+    for (name, value) in &reply.headers {
+        let (limiter, ms) = if let Some(l) = name.strip_prefix("x-ratelimit-reset-") {
+            (l, parse_duration(value.trim()))
+        } else if let Some(rest) = name.strip_prefix("anthropic-ratelimit-") {
+            let Some(l) = rest.strip_suffix("-reset") else { continue };
+            let ms = match (parse_iso8601(value.trim()), date) {
+                (Some(at), Some(now)) => Some((at - now).max(0) as u64),
+                _ => None,
+            };
+            (l, ms)
+        } else {
+            continue;
+        };
+        let Some(ms) = ms else { continue };
+        let ms = ms.min(MAX_RETRY_AFTER_MS);
+        let remaining = remaining_for(reply, name, limiter);
+        if remaining.is_some() {
+            saw_remaining = true;
+        }
+        if remaining == Some(0) {
+            best_exhausted = Some(best_exhausted.map_or(ms, |b: u64| b.max(ms)));
+        }
+        best_any = Some(best_any.map_or(ms, |b: u64| b.max(ms)));
+    }
+    if best_exhausted.is_some() {
+        best_exhausted
+    } else if saw_remaining {
+        None
+    } else {
+        best_any
+    }
+}
+
+fn remaining_for(reply: &Reply, reset_name: &str, limiter: &str) -> Option<u64> {
+    let name = if reset_name.starts_with("x-ratelimit-") {
+        format!("x-ratelimit-remaining-{limiter}")
+    } else {
+        format!("anthropic-ratelimit-{limiter}-remaining")
+    };
+    reply.header_value(&name)?.trim().parse().ok()
+}
+
+/// Parses a Go-style or spoken duration: "644ms", "1m47.5854s", "9m38.016s", "38s", "2h",
+/// "1 seconds", "30 minutes", "1.5 hours". Returns milliseconds.
+///
+/// ```
+/// use keypool::classify::parse_duration;
+/// assert_eq!(parse_duration("1m47.5854s"), Some(107585));
+/// assert_eq!(parse_duration("644ms"), Some(644));
+/// assert_eq!(parse_duration("after"), None);
+/// ```
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let (ms, used) = parse_duration_prefix(s)?;
+    if s[used..].trim().is_empty() {
+        Some(ms)
+    } else {
+        None
+    }
+}
+
+/// Parses a duration at the start of `s`; returns milliseconds and the bytes consumed.
+pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut total = 0f64;
+    let mut any = false;
+    loop {
+        let mut j = i;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let start = j;
+        while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+            j += 1;
+        }
+        if j == start {
+            break;
+        }
+        let Ok(n) = s[start..j].parse::<f64>() else { break };
+        let mut k = j;
+        while k < b.len() && b[k] == b' ' {
+            k += 1;
+        }
+        let unit_start = k;
+        while k < b.len() && b[k].is_ascii_alphabetic() {
+            k += 1;
+        }
+        let unit = s[unit_start..k].to_ascii_lowercase();
+        let factor = match unit.as_str() {
+            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1.0,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1000.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
+            "d" | "day" | "days" => 86_400_000.0,
+            _ => break,
+        };
+        total += n * factor;
+        any = true;
+        i = k;
+        // "1 minute and 30 seconds", "1h, 2m"
+        let rest = &s[i..];
+        let trimmed = rest.trim_start_matches([' ', ',']);
+        if let Some(r) = trimmed.strip_prefix("and ") {
+            i = s.len() - r.len();
+        }
+    }
+    if !any {
+        return None;
+    }
+    Some((clamp_ms(total)?, i))
+}
+
+/// Finds a wait in free text: "try again in 26.604s", "retry after 6 seconds",
+/// "please try again after 1 seconds", "Please retry in 38.9s".
+pub(crate) fn duration_in_text(text: &str) -> Option<u64> {
+    const CUES: [&str; 9] = [
+        "try again in ",
+        "try again after ",
+        "retry in ",
+        "retry after ",
+        "retry-after ",
+        "wait ",
+        "resets in ",
+        "reset in ",
+        "available in ",
+    ];
+    let lower = text.to_ascii_lowercase();
+    for cue in CUES {
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(cue) {
+            let at = from + pos + cue.len();
+            let rest = lower[at..].trim_start_matches("about ").trim_start_matches("approximately ");
+            if let Some((ms, _)) = parse_duration_prefix(rest) {
+                return Some(ms);
+            }
+            from = at;
+        }
+    }
+    None
+}
+
+/// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> Option<i64> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 || !(0.0..61.0).contains(&s) {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + (s * 1000.0).round() as i64)
+}
+
+/// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into epoch milliseconds.
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let rest = s.split_once(',').map(|(_, r)| r.trim()).unwrap_or(s);
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    if parts.len() < 4 {
+        return parse_iso8601(s);
+    }
+    let d: i64 = parts[0].parse().ok()?;
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let mo = MONTHS.iter().position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as i64 + 1;
+    let y: i64 = parts[2].parse().ok()?;
+    let mut hms = parts[3].split(':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let mi: i64 = hms.next()?.parse().ok()?;
+    let sec: f64 = hms.next().unwrap_or("0").parse().ok()?;
+    civil_ms(y, mo, d, h, mi, sec)
+}
+
+/// Parses ISO-8601 / RFC 3339 ("2025-03-14T10:20:12Z", "2025-03-14 10:20:12.5+01:00",
+/// "2025-07-01 at 00:00 UTC") into epoch milliseconds. A time without a zone is UTC.
+pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y: i64 = s.get(0..4)?.parse().ok()?;
+    let mo: i64 = s.get(5..7)?.parse().ok()?;
+    let d: i64 = s.get(8..10)?.parse().ok()?;
+    let mut rest = &s[10..];
+    rest = rest.trim_start_matches(['T', 't', ' ']);
+    rest = rest.strip_prefix("at ").unwrap_or(rest);
+    let (mut h, mut mi, mut sec) = (0i64, 0i64, 0f64);
+    let tb = rest.as_bytes();
+    if tb.len() >= 5 && tb[2] == b':' {
+        h = rest.get(0..2)?.parse().ok()?;
+        mi = rest.get(3..5)?.parse().ok()?;
+        rest = &rest[5..];
+        if rest.starts_with(':') {
+            let end = rest[1..]
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .map_or(rest.len(), |e| e + 1);
+            sec = rest[1..end].parse().ok()?;
+            rest = &rest[end..];
+        }
+    }
+    let rest = rest.trim();
+    let mut offset_ms = 0i64;
+    if let Some(sign) = rest.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let z = &rest[1..];
+        let digits: String = z.chars().filter(|c| c.is_ascii_digit()).take(4).collect();
+        if digits.len() == 4 {
+            let oh: i64 = digits[0..2].parse().ok()?;
+            let om: i64 = digits[2..4].parse().ok()?;
+            offset_ms = (oh * 60 + om) * 60_000 * if sign == '+' { 1 } else { -1 };
+        }
+    }
+    Some(civil_ms(y, mo, d, h, mi, sec)? - offset_ms)
+}
+
+/// Finds an absolute date-time inside free text ("You will regain access on 2025-07-01 at 00:00 UTC").
+pub(crate) fn date_in_text(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i + 10 <= b.len() {
+        if b[i].is_ascii_digit()
+            && b[i + 4] == b'-'
+            && b[i + 7] == b'-'
+            && (i == 0 || !b[i - 1].is_ascii_digit())
+        {
+            let end = (i + 40).min(b.len());
+            let mut end = end;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            if let Some(ms) = parse_iso8601(&text[i..end]).or_else(|| parse_iso8601(&text[i..i + 10])) {
+                return Some(ms);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// An epoch value in seconds or milliseconds (told apart by size), as milliseconds.
+pub(crate) fn epoch_to_ms(v: f64) -> Option<i64> {
+    if !v.is_finite() || v <= 0.0 {
+        return None;
+    }
+    if v > 1e14 {
+        return None;
+    }
+    Some(if v > 1e11 { v as i64 } else { (v * 1000.0) as i64 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("26.604s"), Some(26604));
+        assert_eq!(parse_duration("9m38.016s"), Some(578016));
+        assert_eq!(parse_duration("6ms"), Some(6));
+        assert_eq!(parse_duration("1m2s"), Some(62000));
+        assert_eq!(parse_duration("2 minutes and 3 seconds"), Some(123000));
+        assert_eq!(duration_in_text("please try again after 1 seconds"), Some(1000));
+        assert_eq!(duration_in_text("Please retry after 6 seconds."), Some(6000));
+        assert_eq!(duration_in_text("Please try again in 1m47.5854s. Visit"), Some(107585));
+        assert_eq!(duration_in_text("Please try again later."), None);
+    }
+
+    #[test]
+    fn dates() {
+        let a = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(a, 784111777000);
+        assert_eq!(parse_iso8601("1994-11-06T08:49:37Z"), Some(a));
+        assert_eq!(parse_iso8601("1994-11-06T09:49:37+01:00"), Some(a));
+        assert_eq!(date_in_text("regain access on 1994-11-06 at 08:49 UTC."), Some(a - 37000));
+    }
+
+    #[test]
+    fn headers_first() {
+        let r = Reply::new(429, "").header("retry-after-ms", "250").header("retry-after", "3");
+        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(250));
+        let r = Reply::new(429, "")
+            .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            .header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
+        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(60000));
+        // Without a date header an absolute time is not guessed.
+        let r = Reply::new(429, "").header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
+        assert_eq!(retry_after(&r, &BodyHints::default(), true), None);
+    }
+
+    #[test]
+    fn absurd_values_never_panic() {
+        for v in ["1e309", "-5", "NaN", "inf", "99999999999999999999999", "abc", ""] {
+            let r = Reply::new(429, "").header("retry-after", v);
+            let got = retry_after(&r, &BodyHints::default(), true);
+            assert!(got.is_none_or(|ms| ms <= MAX_RETRY_AFTER_MS), "{v} -> {got:?}");
+        }
+    }
+
+    #[test]
+    fn provider_reset_picks_exhausted_limiter() {
+        let r = Reply::new(429, "")
+            .header("x-ratelimit-remaining-requests", "10")
+            .header("x-ratelimit-reset-requests", "1s")
+            .header("x-ratelimit-remaining-tokens", "0")
+            .header("x-ratelimit-reset-tokens", "1m2s");
+        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(62000));
+        assert_eq!(retry_after(&r, &BodyHints::default(), false), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! Server-sent event streams: split into events, read each with the JSON reader, and judge
+//! the stream by its terminal failure, its output and whether it finished.
+
+use super::json::{collect_error, inspect, ErrorFound, Inspect};
+use super::retry_after::BodyHints;
+use super::text::Hay;
+use serde_json::Value;
+
+/// One SSE event: its `event:` name and its joined `data:` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent<'a> {
+    /// The `event:` field, when present.
+    pub name: Option<&'a str>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// Splits an SSE body into events. Comment lines (`: ...`) and keep-alive blank lines are
+/// skipped; a trailing event without its blank line still counts.
+///
+/// ```
+/// let evs = keypool::classify::sse_events(": ping\n\nevent: error\ndata: {}\n\n");
+/// assert_eq!(evs.len(), 1);
+/// assert_eq!(evs[0].name, Some("error"));
+/// ```
+pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
+    let mut out = Vec::new();
+    let mut name: Option<&str> = None;
+    let mut data = String::new();
+    let mut has_data = false;
+    for line in body.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            if has_data || name.is_some() {
+                out.push(SseEvent { name: name.take(), data: std::mem::take(&mut data) });
+                has_data = false;
+            }
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => name = Some(value.trim()),
+            "data" => {
+                if has_data {
+                    data.push('\n');
+                }
+                data.push_str(value);
+                has_data = true;
+            }
+            _ => {}
+        }
+    }
+    if has_data || name.is_some() {
+        out.push(SseEvent { name, data });
+    }
+    out
+}
+
+/// What a whole stream says.
+#[derive(Debug, Default)]
+pub(crate) struct StreamReading {
+    pub acc: Inspect,
+    /// Failure events, in order.
+    pub failures: Vec<ErrorFound>,
+    pub done_marker: bool,
+    pub events: usize,
+}
+
+pub(crate) fn read_stream(body: &str) -> StreamReading {
+    let mut r = StreamReading::default();
+    for ev in sse_events(body) {
+        r.events += 1;
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            r.done_marker = true;
+            continue;
+        }
+        match serde_json::from_str::<Value>(data) {
+            Ok(v) => {
+                let mut ins = inspect(&v);
+                if ev.name == Some("error") && ins.error.is_none() {
+                    ins.error = Some(collect_error(&v, &v));
+                }
+                if let Some(e) = ins.error.take() {
+                    if !e.weak || ev.name == Some("error") {
+                        r.failures.push(e);
+                    }
+                }
+                r.acc.merge(ins);
+            }
+            Err(_) => {
+                if ev.name == Some("error") || data.to_ascii_lowercase().starts_with("error") {
+                    let mut hay = Hay::default();
+                    hay.push(data);
+                    let mut hints = BodyHints::default();
+                    super::json::hints_from_text(data, &mut hints);
+                    r.failures.push(ErrorFound { hay, hints, ..ErrorFound::default() });
+                }
+            }
+        }
+    }
+    r
+}

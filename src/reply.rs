@@ -1,0 +1,87 @@
+//! An upstream reply: status, headers and a body that may be JSON, SSE, HTML or anything.
+
+use serde::{Deserialize, Serialize};
+
+/// How the body was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// One HTTP body.
+    Http,
+    /// A server-sent event stream.
+    Sse,
+}
+
+/// One upstream reply, as the classifier sees it.
+///
+/// Header names are kept lower-case so look-ups are case-insensitive.
+///
+/// ```
+/// use keypool::Reply;
+/// let r = Reply::new(200, "{}").header("Content-Type", "application/json");
+/// assert_eq!(r.header_value("content-type"), Some("application/json"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers, names lower-cased, in the order given.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: String,
+    /// Transport, when known; `None` means decide from `content-type` and the body.
+    pub transport: Option<Transport>,
+}
+
+impl Reply {
+    /// A reply with a status and a body and no headers.
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            transport: None,
+        }
+    }
+
+    /// Adds a header (builder style); the name is lower-cased.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Sets the transport (builder style).
+    pub fn transport(mut self, t: Transport) -> Self {
+        self.transport = Some(t);
+        self
+    }
+
+    /// The first value of a header, by lower-case name.
+    pub fn header_value(&self, lower_name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(lower_name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the body is a server-sent event stream.
+    pub fn is_sse(&self) -> bool {
+        match self.transport {
+            Some(t) => t == Transport::Sse,
+            None => {
+                if let Some(ct) = self.header_value("content-type") {
+                    if ct.to_ascii_lowercase().contains("text/event-stream") {
+                        return true;
+                    }
+                }
+                looks_like_sse(&self.body)
+            }
+        }
+    }
+}
+
+/// A body looks like SSE when its first non-blank line is an SSE field.
+fn looks_like_sse(body: &str) -> bool {
+    let first = body.trim_start();
+    first.starts_with("data:") || first.starts_with("event:") || first.starts_with(": ")
+}
