@@ -4,6 +4,11 @@
 //! failover engine that passes it.
 //!
 //! - [`classify()`] reads an upstream reply and names its [`Class`] and retry-after.
+//! - [`engine::Engine`] is the sans-IO failover state machine; [`policy::Policy`] holds every
+//!   default; [`pool::Pool`] the keys and their states.
+//! - [`sim`] runs the engine against scripted upstreams on a virtual clock;
+//!   [`invariants`] checks each trace; [`scenario`] reads scenario files; [`check`] runs a
+//!   scenario and judges it.
 //!
 //! ```
 //! use keypool::{classify, Class, Reply};
@@ -11,10 +16,19 @@
 //! assert_eq!(v.class, Class::QuotaExhausted);
 //! ```
 
+pub mod check;
 pub mod class;
 pub mod classify;
 pub mod classify_line;
+pub mod driver;
+pub mod engine;
+pub mod invariants;
+pub mod policy;
+pub mod pool;
 pub mod reply;
+pub mod scenario;
+pub mod sim;
+pub mod trace;
 
 pub use class::{ActionGroup, Class, Verdict};
 pub use classify::classify;

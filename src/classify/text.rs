@@ -32,9 +32,6 @@ impl Hay {
         self.s.trim().is_empty()
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        &self.s
-    }
 
     fn has(&self, p: &str) -> bool {
         memchr::memmem::find(self.s.as_bytes(), p.as_bytes()).is_some()

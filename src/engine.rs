@@ -1,0 +1,590 @@
+//! The sans-IO failover engine.
+//!
+//! The engine owns the pools and the policy and drives each request by steps:
+//! [`Step::Send`] (call this key), [`Step::Wait`] (come back at this virtual time) and
+//! [`Step::Done`]. The host feeds it replies and the current time; the engine never reads a
+//! clock, sleeps, or performs I/O, so the same code runs in the simulator, in the tokio
+//! driver and behind a server. Several requests may be in flight at once: benches made by one
+//! are seen by the others.
+
+use crate::class::{Class, Verdict};
+use crate::classify::classify;
+use crate::policy::{Attribution, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode, SoftFailures, StatusAction};
+use crate::pool::{KeyState, Pool, PoolKey, Strategy};
+use crate::reply::Reply;
+use crate::trace::{Decision, Event, KeyId, Names, ReqId, WaitKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One provider of the chain, as the engine is given it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSpec {
+    /// Name shown in traces.
+    pub name: String,
+    /// Its keys.
+    pub keys: Vec<PoolKey>,
+    /// How its keys are chosen.
+    pub strategy: Strategy,
+    /// `None`: a generic fallback (or the primary). `Some(classes)`: used only when the
+    /// request stopped on one of these classes (a content-policy or bigger-context fallback).
+    pub fallback_for: Option<Vec<Class>>,
+}
+
+/// Where to send an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Send {
+    /// The request.
+    pub req: ReqId,
+    /// 1-based attempt number within the request.
+    pub attempt: u32,
+    /// Provider index in the chain.
+    pub provider: u32,
+    /// Key index within the provider.
+    pub key: u32,
+    /// Key id across all providers.
+    pub key_id: KeyId,
+    /// A half-open probe of a disabled key.
+    pub probe: bool,
+}
+
+/// What a request ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The request.
+    pub req: ReqId,
+    /// True when it succeeded.
+    pub success: bool,
+    /// `success`, or the class that ended it.
+    pub class: Class,
+    /// Upstream calls made.
+    pub attempts: u32,
+    /// When it ended (virtual ms).
+    pub ended_at: u64,
+    /// For a failure: the earliest time a key of the chain is ready again.
+    pub ready_at: Option<u64>,
+    /// For a failure: every key of the chain with its state (`ready`, `benched`, `disabled`).
+    pub keys: Vec<(KeyId, KeyState)>,
+}
+
+/// The next thing the host must do for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Call the upstream with this key, then report with [`Engine::on_reply`].
+    Send(Send),
+    /// Call [`Engine::on_wake`] at this virtual time.
+    Wait {
+        /// The request.
+        req: ReqId,
+        /// When to wake it.
+        until: u64,
+    },
+    /// The request is over.
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone)]
+struct Req {
+    start: u64,
+    deadline: u64,
+    provider: u32,
+    attempts: u32,
+    retries: u32,
+    tried: Vec<u32>,
+    banned: Vec<u32>,
+    allow_tried: bool,
+    rr_start: u32,
+    last_class: Option<Class>,
+    first_ra: Option<u64>,
+    in_flight: Option<Send>,
+    retry_same: Option<u32>,
+    retried_first: Vec<u32>,
+    done: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Prov {
+    pool: Pool,
+    fallback_for: Option<Vec<Class>>,
+    base: u32,
+}
+
+/// The engine. See the module docs.
+///
+/// ```
+/// use keypool::engine::{Engine, ProviderSpec, Step};
+/// use keypool::pool::{PoolKey, Strategy};
+/// use keypool::{policy::Policy, Reply};
+/// let keys = vec![PoolKey { label: "k1".into(), priority: 0, group: None },
+///                 PoolKey { label: "k2".into(), priority: 1, group: None }];
+/// let spec = ProviderSpec { name: "p".into(), keys, strategy: Strategy::FillFirst, fallback_for: None };
+/// let mut e = Engine::new(vec![spec], Policy::default(), 7);
+/// let Step::Send(s) = e.start(0) else { panic!() };
+/// assert_eq!(s.key, 0);
+/// // k1 is out of credit: the engine rotates to k2 without spending a retry.
+/// let Step::Send(s) = e.on_reply(s.req, 10, &Reply::new(402, "")) else { panic!() };
+/// assert_eq!(s.key, 1);
+/// let Step::Done(o) = e.on_reply(s.req, 20, &Reply::new(200, r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}"#)) else { panic!() };
+/// assert!(o.success && o.attempts == 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    policy: Policy,
+    provs: Vec<Prov>,
+    names: Names,
+    rng: ChaCha8Rng,
+    reqs: Vec<Req>,
+    trace: Vec<Event>,
+    /// Record trace events (on by default).
+    pub record: bool,
+}
+
+impl Engine {
+    /// An engine over a chain of providers (the first is the primary).
+    pub fn new(providers: Vec<ProviderSpec>, policy: Policy, seed: u64) -> Self {
+        let mut names = Names::default();
+        let mut provs = Vec::new();
+        for p in providers {
+            let base = names.keys.len() as u32;
+            names.keys.extend(p.keys.iter().map(|k| k.label.clone()));
+            names.providers.push(p.name);
+            let mut pool = Pool::new(p.keys, p.strategy);
+            pool.count_uses = policy.least_used_counts;
+            provs.push(Prov { pool, fallback_for: p.fallback_for, base });
+        }
+        Engine { policy, provs, names, rng: ChaCha8Rng::seed_from_u64(seed), reqs: Vec::new(), trace: Vec::new(), record: true }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Names of providers and keys, for rendering the trace.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// A provider's pool.
+    pub fn pool(&self, provider: u32) -> &Pool {
+        &self.provs[provider as usize].pool
+    }
+
+    /// The trace recorded so far.
+    pub fn trace(&self) -> &[Event] {
+        &self.trace
+    }
+
+    /// Takes the trace recorded so far.
+    pub fn take_trace(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// Number of providers in the chain.
+    pub fn provider_count(&self) -> usize {
+        self.provs.len()
+    }
+
+    /// Maps a key id to (provider, key index).
+    pub fn locate(&self, id: KeyId) -> (u32, u32) {
+        let p = self.provs.iter().rposition(|p| p.base <= id).unwrap_or(0);
+        (p as u32, id - self.provs[p].base)
+    }
+
+    fn emit(&mut self, e: Event) {
+        if self.record {
+            self.trace.push(e);
+        }
+    }
+
+    /// Starts a request at `now`.
+    pub fn start(&mut self, now: u64) -> Step {
+        let req = self.reqs.len() as ReqId;
+        let primary = self.provs.iter().position(|p| p.fallback_for.is_none()).unwrap_or(0) as u32;
+        let advance = self.policy.round_robin_advance;
+        let rr_start = self.provs.get_mut(primary as usize).map_or(0, |p| p.pool.start_request(advance));
+        self.reqs.push(Req {
+            start: now,
+            deadline: now.saturating_add(self.policy.deadline_ms),
+            provider: primary,
+            attempts: 0,
+            retries: 0,
+            tried: Vec::new(),
+            banned: Vec::new(),
+            allow_tried: false,
+            rr_start,
+            last_class: None,
+            first_ra: None,
+            in_flight: None,
+            retry_same: None,
+            retried_first: Vec::new(),
+            done: false,
+        });
+        self.emit(Event::RequestStart { t: now, req, provider: primary });
+        self.next(req, now)
+    }
+
+    /// The request's wait is over.
+    pub fn on_wake(&mut self, req: ReqId, now: u64) -> Step {
+        self.next(req, now)
+    }
+
+    /// The attempt in flight failed without a reply (connection error, timeout): a server error.
+    pub fn on_transport_error(&mut self, req: ReqId, now: u64) -> Step {
+        let v = Verdict::new(Class::ServerError, "transport error");
+        self.on_verdict(req, now, 0, v)
+    }
+
+    /// The reply to the attempt in flight: classified, then acted on.
+    pub fn on_reply(&mut self, req: ReqId, now: u64, reply: &Reply) -> Step {
+        let v = classify(reply);
+        self.on_verdict(req, now, reply.status, v)
+    }
+
+    /// The classified reply to the attempt in flight.
+    pub fn on_verdict(&mut self, req: ReqId, now: u64, status: u16, v: Verdict) -> Step {
+        let Some(send) = self.reqs[req as usize].in_flight.take() else {
+            // A reply nobody asked for: report the state as it is rather than panic.
+            return self.next(req, now);
+        };
+        let pol = &self.policy;
+        let is_2xx = (200..300).contains(&status);
+        let status_action = pol.status_actions.get(&status).copied();
+        let mut class = pol.status_classes.get(&status).copied().unwrap_or(v.class);
+        if is_2xx && v.class != Class::Success {
+            if pol.soft_failures == SoftFailures::Success
+                || (pol.empty_is_success && v.class == Class::EmptySuccess)
+                || (pol.partial_output_is_success && v.partial_output)
+            {
+                class = Class::Success;
+            }
+        }
+        let soft_retry_same = is_2xx && class != Class::Success && pol.soft_failures == SoftFailures::RetrySame;
+        let ra = match (pol.retry_after, self.reqs[req as usize].first_ra) {
+            (RetryAfterMode::FirstOnly, Some(first)) if v.retry_after_ms.is_some() => Some(first),
+            _ => v.retry_after_ms,
+        };
+        let treated_as = (class != v.class).then_some(class);
+        self.emit(Event::Reply {
+            t: now,
+            req,
+            attempt: send.attempt,
+            key: send.key_id,
+            status,
+            class: v.class,
+            retry_after_ms: v.retry_after_ms,
+            soft: v.soft,
+            partial: v.partial_output,
+            treated_as,
+            reason: v.reason,
+        });
+        {
+            let r = &mut self.reqs[req as usize];
+            r.last_class = Some(class);
+            if r.first_ra.is_none() {
+                r.first_ra = v.retry_after_ms;
+            }
+            if !r.tried.contains(&send.key) {
+                r.tried.push(send.key);
+            }
+        }
+        let p = send.provider;
+
+        if let Some(a) = status_action {
+            return match a {
+                StatusAction::Stop => self.fail(req, now, class),
+                StatusAction::RetrySame => self.retry(req, now, Some(send.key), ra),
+            };
+        }
+        if soft_retry_same {
+            return self.retry(req, now, Some(send.key), ra);
+        }
+
+        let rule = self.policy.rules.for_class(class);
+        // A probe (or any attempt) that got past authentication proves the credential.
+        if class != Class::Auth && self.provs[p as usize].pool.credential_ok(send.key) {
+            self.emit(Event::Restore { t: now, key: send.key_id, req, attempt: send.attempt });
+        }
+        let target = match self.policy.attribution {
+            Attribution::ServingKey => send.key,
+            Attribution::LastSelected => self.provs[p as usize].pool.last_selected().unwrap_or(send.key),
+        };
+        match rule.key {
+            KeyAction::None => {}
+            KeyAction::Bench => {
+                let until = now.saturating_add(ra.unwrap_or(rule.bench_ms));
+                let members = if self.policy.quota_groups && class.is_key_level() {
+                    self.provs[p as usize].pool.group_members(target)
+                } else {
+                    vec![target]
+                };
+                for m in members {
+                    if let Some(u) = self.provs[p as usize].pool.bench(m, until, class) {
+                        let key = self.provs[p as usize].base + m;
+                        self.emit(Event::Bench { t: now, key, until: u, reason: class, req, attempt: send.attempt });
+                    }
+                }
+            }
+            KeyAction::Disable => {
+                let probe_at = self.provs[p as usize].pool.disable(target, now, self.policy.probe_after_ms, self.policy.probe_factor);
+                let key = self.provs[p as usize].base + target;
+                self.emit(Event::Disable { t: now, key, probe_at: (probe_at != u64::MAX).then_some(probe_at), req, attempt: send.attempt });
+            }
+        }
+        if matches!(class, Class::QuotaExhausted | Class::Auth) && rule.request == RequestAction::Rotate {
+            let r = &mut self.reqs[req as usize];
+            if !r.banned.contains(&send.key) {
+                r.banned.push(send.key);
+            }
+        }
+        match rule.request {
+            RequestAction::Done => self.succeed(req, now),
+            RequestAction::Rotate => {
+                if self.policy.retry_same_key_first.contains(&class) && !self.reqs[req as usize].retried_first.contains(&send.key) {
+                    let retries = {
+                        let r = &mut self.reqs[req as usize];
+                        r.retried_first.push(send.key);
+                        r.retries += 1;
+                        r.retries
+                    };
+                    if retries <= self.policy.max_retries {
+                        self.reqs[req as usize].retry_same = Some(send.key);
+                        self.decide(req, now, Decision::RetrySame, None);
+                        return self.next(req, now);
+                    }
+                    return self.leave_provider(req, now, class);
+                }
+                if self.policy.rotation_costs_retry {
+                    let r = &mut self.reqs[req as usize];
+                    if r.retries >= self.policy.max_retries {
+                        return self.leave_provider(req, now, class);
+                    }
+                    r.retries += 1;
+                }
+                self.decide(req, now, Decision::NextKey, None);
+                self.next(req, now)
+            }
+            RequestAction::Retry => self.retry(req, now, None, ra),
+            RequestAction::RetrySame => self.retry(req, now, Some(send.key), ra),
+            RequestAction::Fallback => self.leave_provider(req, now, class),
+            RequestAction::Stop => self.stop(req, now, class),
+        }
+    }
+
+    fn decide(&mut self, req: ReqId, now: u64, decision: Decision, until: Option<u64>) {
+        let r = &self.reqs[req as usize];
+        let (retries, provider) = (r.retries, r.provider);
+        self.emit(Event::Decision { t: now, req, decision, until, retries, provider });
+    }
+
+    /// Back off (or honour `ra`) and try again, on `same` key or another.
+    fn retry(&mut self, req: ReqId, now: u64, same: Option<u32>, ra: Option<u64>) -> Step {
+        let n = self.reqs[req as usize].retries;
+        if n >= self.policy.max_retries {
+            let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            return self.leave_provider(req, now, c);
+        }
+        let mut delay = match ra {
+            Some(ms) => ms,
+            None => self.jittered_backoff(n),
+        };
+        if delay > self.policy.max_wait_ms {
+            match self.policy.long_retry_after {
+                LongWait::GiveUp => {
+                    let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+                    return self.leave_provider(req, now, c);
+                }
+                LongWait::Backoff => delay = self.jittered_backoff(n),
+            }
+        }
+        let until = now.saturating_add(delay);
+        if until > self.reqs[req as usize].deadline {
+            let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            return self.leave_provider(req, now, c);
+        }
+        let r = &mut self.reqs[req as usize];
+        r.retries += 1;
+        r.allow_tried = true;
+        r.retry_same = same;
+        self.decide(req, now, Decision::Wait(WaitKind::Backoff), Some(until));
+        Step::Wait { req, until }
+    }
+
+    fn jittered_backoff(&mut self, n: u32) -> u64 {
+        let base = self.policy.backoff_ms(n);
+        let pct = self.policy.backoff.jitter_pct.min(100) as u64;
+        if pct == 0 || base == 0 {
+            return base;
+        }
+        let cut = self.rng.random_range(0..=base * pct / 100);
+        base - cut
+    }
+
+    /// Picks the next key, or waits, falls back or fails.
+    fn next(&mut self, req: ReqId, now: u64) -> Step {
+        if self.reqs[req as usize].done {
+            return self.fail(req, now, Class::ServerError);
+        }
+        loop {
+            let (p, attempts, deadline) = {
+                let r = &self.reqs[req as usize];
+                (r.provider, r.attempts, r.deadline)
+            };
+            let last = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            if attempts >= self.policy.max_attempts || now >= deadline {
+                return self.fail(req, now, last);
+            }
+            let prov = &mut self.provs[p as usize];
+            prov.pool.refresh(now);
+            let r = &mut self.reqs[req as usize];
+            let key = if let Some(k) = r.retry_same.take() {
+                prov.pool.selectable(k).then_some(k)
+            } else {
+                let mut exclude = r.tried.clone();
+                exclude.extend_from_slice(&r.banned);
+                let first = prov.pool.select(now, &exclude, r.rr_start, &mut self.rng);
+                if first.is_none() && r.allow_tried {
+                    prov.pool.select(now, &r.banned, r.rr_start, &mut self.rng)
+                } else {
+                    first
+                }
+            };
+            if let Some(k) = key {
+                let probe = prov.pool.on_attempt(k);
+                let key_id = prov.base + k;
+                let r = &mut self.reqs[req as usize];
+                r.attempts += 1;
+                let send = Send { req, attempt: r.attempts, provider: p, key: k, key_id, probe };
+                r.in_flight = Some(send);
+                self.emit(Event::Attempt { t: now, req, attempt: send.attempt, provider: p, key: key_id, probe });
+                return Step::Send(send);
+            }
+            // No key to call: wait for the earliest benched one, or leave this provider.
+            let banned = self.reqs[req as usize].banned.clone();
+            if self.policy.wait_for_benched {
+                if let Some((t, _, _)) = self.provs[p as usize].pool.earliest_ready(&banned) {
+                    let r = &self.reqs[req as usize];
+                    if t.saturating_sub(now) <= self.policy.max_wait_ms && t <= r.deadline && r.retries < self.policy.max_retries {
+                        let r = &mut self.reqs[req as usize];
+                        r.retries += 1;
+                        r.allow_tried = true;
+                        self.decide(req, now, Decision::Wait(WaitKind::BenchedKey), Some(t));
+                        return Step::Wait { req, until: t };
+                    }
+                }
+            }
+            let class = match self.reqs[req as usize].last_class {
+                Some(c) => c,
+                None => self.provs[p as usize].pool.earliest_ready(&[]).map_or(Class::ServerError, |e| e.1),
+            };
+            match self.next_provider(p, None) {
+                Some(np) => {
+                    self.switch_provider(req, now, np);
+                    continue;
+                }
+                None => return self.fail(req, now, class),
+            }
+        }
+    }
+
+    /// The next provider after `p` for a generic fallback (`class: None`) or for a stop on `class`.
+    fn next_provider(&self, p: u32, class: Option<Class>) -> Option<u32> {
+        self.provs.iter().enumerate().skip(p as usize + 1).find_map(|(i, prov)| {
+            let fits = match (&prov.fallback_for, class) {
+                (None, None) => true,
+                (Some(cs), Some(c)) => cs.contains(&c),
+                _ => false,
+            };
+            fits.then_some(i as u32)
+        })
+    }
+
+    fn switch_provider(&mut self, req: ReqId, now: u64, np: u32) {
+        self.decide(req, now, Decision::Fallback, None);
+        let advance = self.policy.round_robin_advance;
+        let start = self.provs[np as usize].pool.start_request(advance);
+        let r = &mut self.reqs[req as usize];
+        r.provider = np;
+        r.retries = 0;
+        r.tried.clear();
+        r.banned.clear();
+        r.allow_tried = false;
+        r.retry_same = None;
+        r.rr_start = start;
+    }
+
+    /// Retries or keys are spent on this provider: fall back, or fail with `class`.
+    fn leave_provider(&mut self, req: ReqId, now: u64, class: Class) -> Step {
+        let p = self.reqs[req as usize].provider;
+        match self.next_provider(p, None) {
+            Some(np) => {
+                self.switch_provider(req, now, np);
+                self.next(req, now)
+            }
+            None => self.fail(req, now, class),
+        }
+    }
+
+    /// The request itself is at fault: only a fallback configured for this class may take it.
+    fn stop(&mut self, req: ReqId, now: u64, class: Class) -> Step {
+        let p = self.reqs[req as usize].provider;
+        match self.next_provider(p, Some(class)) {
+            Some(np) => {
+                self.switch_provider(req, now, np);
+                self.next(req, now)
+            }
+            None => self.fail(req, now, class),
+        }
+    }
+
+    fn succeed(&mut self, req: ReqId, now: u64) -> Step {
+        self.decide(req, now, Decision::Done, None);
+        let r = &mut self.reqs[req as usize];
+        r.done = true;
+        let attempts = r.attempts;
+        self.emit(Event::RequestEnd { t: now, req, success: true, class: Class::Success, attempts, ready_at: None });
+        Step::Done(Outcome { req, success: true, class: Class::Success, attempts, ended_at: now, ready_at: None, keys: Vec::new() })
+    }
+
+    fn fail(&mut self, req: ReqId, now: u64, class: Class) -> Step {
+        self.decide(req, now, Decision::Stop, None);
+        let no_attempt = self.reqs[req as usize].attempts == 0;
+        let class = match self.policy.pool_exhausted_class {
+            Some(c) if no_attempt => c,
+            _ => class,
+        };
+        let mut ready_at: Option<u64> = None;
+        let mut keys = Vec::new();
+        for prov in &mut self.provs {
+            prov.pool.refresh(now);
+            if let Some((t, _, _)) = prov.pool.earliest_ready(&[]) {
+                ready_at = Some(ready_at.map_or(t, |r| r.min(t)));
+            }
+            for k in 0..prov.pool.len() as u32 {
+                keys.push((prov.base + k, prov.pool.state(k)));
+            }
+        }
+        if !self.policy.report_ready_time {
+            ready_at = None;
+        }
+        let r = &mut self.reqs[req as usize];
+        r.done = true;
+        let attempts = r.attempts;
+        self.emit(Event::RequestEnd { t: now, req, success: false, class, attempts, ready_at });
+        Step::Done(Outcome { req, success: false, class, attempts, ended_at: now, ready_at, keys })
+    }
+
+    /// Every key's state at `now`, by key id (benches that ended by `now` are ready).
+    pub fn key_states(&mut self, now: u64) -> Vec<KeyState> {
+        let mut v = Vec::new();
+        for p in &mut self.provs {
+            p.pool.refresh(now);
+            v.extend((0..p.pool.len() as u32).map(|k| p.pool.state(k)));
+        }
+        v
+    }
+
+    /// When the request started.
+    pub fn started_at(&self, req: ReqId) -> u64 {
+        self.reqs[req as usize].start
+    }
+}

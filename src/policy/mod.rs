@@ -1,0 +1,299 @@
+//! The failover policy: every number and choice of `shared/spec/reference-policy.md` as a
+//! field, so a preset can reproduce another gateway's behaviour, bugs included.
+
+mod presets;
+
+pub use presets::{mutant_names, preset, presets, PresetInfo};
+
+use crate::class::Class;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What happens to the key that served a failing attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAction {
+    /// Nothing.
+    None,
+    /// Bench until the retry-after, else for `bench_ms`.
+    Bench,
+    /// Disable, with half-open probes (`probe_after_ms`).
+    Disable,
+}
+
+/// What happens to the request after a reply of a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestAction {
+    /// The request is done (success).
+    Done,
+    /// Move to an untried key; free of retries.
+    Rotate,
+    /// Back off (or honour the retry-after) and try again; counts a retry; another key is allowed.
+    Retry,
+    /// Back off and try the same key again; counts a retry.
+    RetrySame,
+    /// Go to the next fallback provider now.
+    Fallback,
+    /// End the request (only a fallback configured for this very class may take it).
+    Stop,
+}
+
+/// The rule for one class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassRule {
+    /// Effect on the key.
+    pub key: KeyAction,
+    /// Bench length when the reply gave no retry-after (ms).
+    #[serde(default)]
+    pub bench_ms: u64,
+    /// Effect on the request.
+    pub request: RequestAction,
+}
+
+const fn rule(key: KeyAction, bench_ms: u64, request: RequestAction) -> ClassRule {
+    ClassRule { key, bench_ms, request }
+}
+
+/// Per-class rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// `rate_limit`
+    pub rate_limit: ClassRule,
+    /// `quota_exhausted`
+    pub quota_exhausted: ClassRule,
+    /// `auth`
+    pub auth: ClassRule,
+    /// `overloaded`
+    pub overloaded: ClassRule,
+    /// `server_error`
+    pub server_error: ClassRule,
+    /// `empty_success`
+    pub empty_success: ClassRule,
+    /// `content_policy`
+    pub content_policy: ClassRule,
+    /// `context_overflow`
+    pub context_overflow: ClassRule,
+    /// `bad_request`
+    pub bad_request: ClassRule,
+    /// `cancelled`
+    pub cancelled: ClassRule,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        use KeyAction as K;
+        use RequestAction as R;
+        Rules {
+            rate_limit: rule(K::Bench, 60_000, R::Rotate),
+            quota_exhausted: rule(K::Bench, 3_600_000, R::Rotate),
+            auth: rule(K::Disable, 0, R::Rotate),
+            overloaded: rule(K::None, 0, R::Retry),
+            server_error: rule(K::None, 0, R::Retry),
+            empty_success: rule(K::None, 0, R::Retry),
+            content_policy: rule(K::None, 0, R::Stop),
+            context_overflow: rule(K::None, 0, R::Stop),
+            bad_request: rule(K::None, 0, R::Stop),
+            cancelled: rule(K::None, 0, R::Stop),
+        }
+    }
+}
+
+impl Rules {
+    /// The rule for a class (`success` is always done).
+    pub fn for_class(&self, c: Class) -> ClassRule {
+        match c {
+            Class::Success => rule(KeyAction::None, 0, RequestAction::Done),
+            Class::RateLimit => self.rate_limit,
+            Class::QuotaExhausted => self.quota_exhausted,
+            Class::Auth => self.auth,
+            Class::Overloaded => self.overloaded,
+            Class::ServerError => self.server_error,
+            Class::EmptySuccess => self.empty_success,
+            Class::ContentPolicy => self.content_policy,
+            Class::ContextOverflow => self.context_overflow,
+            Class::BadRequest => self.bad_request,
+            Class::Cancelled => self.cancelled,
+        }
+    }
+}
+
+/// Backoff between retries: `base_ms × factor^n`, capped, minus up to `jitter_pct` % from the
+/// seeded RNG. A retry-after, when given, replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backoff {
+    /// First delay (ms).
+    pub base_ms: u64,
+    /// Growth per retry.
+    pub factor: u64,
+    /// Longest delay (ms).
+    pub cap_ms: u64,
+    /// Up to this percentage is taken off at random.
+    pub jitter_pct: u8,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { base_ms: 500, factor: 2, cap_ms: 30_000, jitter_pct: 20 }
+    }
+}
+
+/// Which retry-after a request honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfterMode {
+    /// The one the latest reply gave.
+    Latest,
+    /// The first one of the request, reused for every later wait (LiteLLM #20722).
+    FirstOnly,
+}
+
+/// What to do with a retry-after longer than `max_wait_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LongWait {
+    /// Do not wait here: fall back, or fail carrying the ready time.
+    GiveUp,
+    /// Replace it with the ordinary backoff (openai-python #3555).
+    Backoff,
+}
+
+/// Which key a failure is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// The key that served the failing attempt.
+    ServingKey,
+    /// The pool's most recently selected key (hermes-agent #43747).
+    LastSelected,
+}
+
+/// What a gateway does on a status before reading the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    /// The status is final: end the request, touch no key.
+    Stop,
+    /// Back off and retry the same key, touch no key.
+    RetrySame,
+}
+
+/// How a 2xx reply that carries a failure is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SoftFailures {
+    /// Exactly like the HTTP error of the same class.
+    Parity,
+    /// Backed off and retried on the same key, no key touched (hermes-agent #24159).
+    RetrySame,
+    /// Taken as a success: the decision is made on the status alone.
+    Success,
+}
+
+/// The whole policy.
+///
+/// ```
+/// use keypool::policy::{Policy, RequestAction};
+/// let p = Policy::default();
+/// assert_eq!((p.max_retries, p.max_attempts), (2, 16));
+/// assert_eq!(p.rules.quota_exhausted.request, RequestAction::Rotate);
+/// let lite = keypool::policy::preset("litellm").unwrap();
+/// assert_ne!(lite, p);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Backoff retries and waits for a benched key, per provider.
+    pub max_retries: u32,
+    /// Upstream calls per request, across keys, retries and fallbacks.
+    pub max_attempts: u32,
+    /// Virtual time a request may take (ms), shared by the chain.
+    pub deadline_ms: u64,
+    /// Longest single wait accepted (ms).
+    pub max_wait_ms: u64,
+    /// Backoff between retries.
+    pub backoff: Backoff,
+    /// Per-class rules.
+    pub rules: Rules,
+    /// First half-open probe of a disabled key, after this long (ms); `null`: never probe.
+    pub probe_after_ms: Option<u64>,
+    /// Growth of the probe interval after each failed probe.
+    pub probe_factor: u64,
+    /// Bench the whole quota group for quota and rate limits.
+    pub quota_groups: bool,
+    /// Which retry-after is honoured.
+    pub retry_after: RetryAfterMode,
+    /// What a retry-after beyond `max_wait_ms` does.
+    pub long_retry_after: LongWait,
+    /// Wait for a benched key when no other key is ready.
+    pub wait_for_benched: bool,
+    /// A failed request carries the earliest time a key is ready again.
+    pub report_ready_time: bool,
+    /// A request that found no ready key reports this class instead of the benches' reason.
+    pub pool_exhausted_class: Option<Class>,
+    /// Classes whose first reply on a key retries that key at once, counting a retry,
+    /// before rotating (hermes-agent #16830).
+    pub retry_same_key_first: Vec<Class>,
+    /// Status codes acted on before the body is read (`"402": "stop"`).
+    pub status_actions: BTreeMap<u16, StatusAction>,
+    /// Status codes whose class is taken from the status alone (`"429": "rate_limit"`).
+    pub status_classes: BTreeMap<u16, Class>,
+    /// How a 2xx that carries a failure is treated.
+    pub soft_failures: SoftFailures,
+    /// Rotating to an untried key consumes a retry; none left ends the walk (LiteLLM).
+    pub rotation_costs_retry: bool,
+    /// An empty 2xx answer is a success.
+    pub empty_is_success: bool,
+    /// A failed 2xx that carried some output is a success.
+    pub partial_output_is_success: bool,
+    /// Which key a failure is charged to.
+    pub attribution: Attribution,
+    /// `round_robin` moves its start one key per request.
+    pub round_robin_advance: bool,
+    /// `least_used` counts uses.
+    pub least_used_counts: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_retries: 2,
+            max_attempts: 16,
+            deadline_ms: 120_000,
+            max_wait_ms: 60_000,
+            backoff: Backoff::default(),
+            rules: Rules::default(),
+            probe_after_ms: Some(1_800_000),
+            probe_factor: 2,
+            quota_groups: true,
+            retry_after: RetryAfterMode::Latest,
+            long_retry_after: LongWait::GiveUp,
+            wait_for_benched: true,
+            report_ready_time: true,
+            pool_exhausted_class: None,
+            retry_same_key_first: Vec::new(),
+            status_actions: BTreeMap::new(),
+            status_classes: BTreeMap::new(),
+            soft_failures: SoftFailures::Parity,
+            rotation_costs_retry: false,
+            empty_is_success: false,
+            partial_output_is_success: false,
+            attribution: Attribution::ServingKey,
+            round_robin_advance: true,
+            least_used_counts: true,
+        }
+    }
+}
+
+impl Policy {
+    /// The backoff before retry number `n` (0-based), before jitter.
+    pub fn backoff_ms(&self, n: u32) -> u64 {
+        let b = &self.backoff;
+        let grow = b.factor.max(1).saturating_pow(n.min(63));
+        b.base_ms.saturating_mul(grow).min(b.cap_ms)
+    }
+}

@@ -1,0 +1,182 @@
+//! Named policies: `reference`, the gateways keypool is measured against, and one mutant per
+//! bug-catalogue id, each reproducing that bug by configuration.
+
+use super::*;
+
+/// A preset's name, what it models and where that comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct PresetInfo {
+    /// The name used with `--policy` and `{"preset": ...}`.
+    pub name: &'static str,
+    /// What it models, in one line.
+    pub summary: &'static str,
+    /// Where the behaviour is documented or was measured.
+    pub source: &'static str,
+    build: fn(&mut Policy),
+}
+
+fn bench(ms: u64, request: RequestAction) -> ClassRule {
+    ClassRule { key: KeyAction::Bench, bench_ms: ms, request }
+}
+
+const fn none(request: RequestAction) -> ClassRule {
+    ClassRule { key: KeyAction::None, bench_ms: 0, request }
+}
+
+const PRESETS: &[PresetInfo] = &[
+    PresetInfo { name: "reference", summary: "keypool's reference policy: every invariant holds", source: "shared/spec/reference-policy.md", build: |_| {} },
+    // Gateways, from their documented and measured defaults.
+    PresetInfo {
+        name: "litellm",
+        summary: "LiteLLM Router: retries = rotations (keys tried = 1 + num_retries), 5 s cooldown for every key error, 402 never rotated, fails at once when all keys cool down",
+        source: "shared/spec/peers.md (LiteLLM 1.106.x, measured); anchors.md",
+        build: |p| {
+            p.max_retries = 2;
+            p.rotation_costs_retry = true;
+            p.rules.rate_limit = bench(5_000, RequestAction::Rotate);
+            p.rules.quota_exhausted = bench(5_000, RequestAction::Rotate);
+            p.rules.auth = bench(5_000, RequestAction::Rotate);
+            p.status_actions.insert(402, StatusAction::Stop);
+            p.wait_for_benched = false;
+            p.report_ready_time = false;
+            p.soft_failures = SoftFailures::Success;
+            p.empty_is_success = true;
+        },
+    },
+    PresetInfo {
+        name: "hermes",
+        summary: "hermes-agent credential pool: first 429 retries the same key, 200 `failed` backs off in place, 1 h quota / 5 min auth exhaustion, per-session round robin",
+        source: "shared/spec/peers.md (hermes-agent 0.19.x); issues #16830, #24159, #22212, #14631, #32849",
+        build: |p| {
+            p.max_retries = 3;
+            p.retry_same_key_first = vec![Class::RateLimit];
+            p.soft_failures = SoftFailures::RetrySame;
+            p.rules.quota_exhausted = bench(3_600_000, RequestAction::Rotate);
+            p.rules.auth = bench(300_000, RequestAction::Rotate);
+            p.round_robin_advance = false;
+            p.least_used_counts = false;
+            p.max_wait_ms = 600_000;
+            p.backoff = Backoff { base_ms: 2_000, factor: 2, cap_ms: 60_000, jitter_pct: 50 };
+        },
+    },
+    PresetInfo {
+        name: "token-proxy",
+        summary: "mxyhi/token_proxy: status-list decisions (402 and 403 final), 15 s cooldowns, failover decided on the raw 2xx",
+        source: "anchors.md; token_proxy #11, #240, PR #223",
+        build: |p| {
+            p.status_actions.insert(402, StatusAction::Stop);
+            p.status_actions.insert(403, StatusAction::Stop);
+            p.rules.rate_limit = bench(15_000, RequestAction::Rotate);
+            p.rules.quota_exhausted = bench(15_000, RequestAction::Rotate);
+            p.soft_failures = SoftFailures::Success;
+            p.empty_is_success = true;
+        },
+    },
+    PresetInfo {
+        name: "openai-python",
+        summary: "openai-python client: one key, retries 429 and 5xx on the same key (insufficient_quota included), a retry-after over 60 s replaced by backoff",
+        source: "openai/openai-python _base_client retry logic; PR #3555",
+        build: |p| {
+            p.max_retries = 2;
+            p.status_classes.insert(429, Class::RateLimit);
+            p.rules.rate_limit = none(RequestAction::RetrySame);
+            p.rules.quota_exhausted = none(RequestAction::Stop);
+            p.rules.auth = none(RequestAction::Stop);
+            p.long_retry_after = LongWait::Backoff;
+            p.backoff = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000, jitter_pct: 25 };
+        },
+    },
+    // One mutant per bug-catalogue id.
+    PresetInfo { name: "hermes-24159", summary: "a 200 `status: failed` quota error is backed off on the same key, never rotated or benched", source: "hermes-agent #24159, PR #24173", build: |p| p.soft_failures = SoftFailures::RetrySame },
+    PresetInfo { name: "hermes-5948", summary: "a `failed` response that carried output items is taken as valid", source: "hermes-agent PR #5948", build: |p| p.partial_output_is_success = true },
+    PresetInfo { name: "hermes-16830", summary: "the first 429 on each key retries that key and counts a retry before rotating", source: "hermes-agent #16830, PR #16902", build: |p| p.retry_same_key_first = vec![Class::RateLimit] },
+    PresetInfo { name: "hermes-23138", summary: "quota groups ignored: a 402 rotates through every key of the same account", source: "hermes-agent #23138", build: |p| p.quota_groups = false },
+    PresetInfo { name: "hermes-22212", summary: "round_robin chooses once per session: every request starts on the same key", source: "hermes-agent #22212", build: |p| p.round_robin_advance = false },
+    PresetInfo { name: "hermes-14631", summary: "least_used never increments its counter", source: "hermes-agent #14631", build: |p| p.least_used_counts = false },
+    PresetInfo { name: "hermes-4300", summary: "a 401 is final: no rotation, key not disabled", source: "hermes-agent #4300", build: |p| { p.status_actions.insert(401, StatusAction::Stop); } },
+    PresetInfo { name: "hermes-8289", summary: "a 403 is ignored by pool recovery: final, no rotation", source: "hermes-agent #8289", build: |p| { p.status_actions.insert(403, StatusAction::Stop); } },
+    PresetInfo { name: "hermes-43747", summary: "a failure is charged to the pool's current key, not the one that failed", source: "hermes-agent #43747", build: |p| p.attribution = Attribution::LastSelected },
+    PresetInfo { name: "hermes-32849", summary: "a revoked key is benched for 5 minutes instead of disabled, and comes back every cooldown", source: "hermes-agent #32849", build: |p| p.rules.auth = bench(300_000, RequestAction::Rotate) },
+    PresetInfo {
+        name: "hermes-14038",
+        summary: "a 429 is a rate limit by status: an overloaded 429 benches the only key for an hour",
+        source: "hermes-agent #14038",
+        build: |p| {
+            p.status_classes.insert(429, Class::RateLimit);
+            p.rules.rate_limit.bench_ms = 3_600_000;
+        },
+    },
+    PresetInfo { name: "hermes-31273", summary: "a quota error is retried with backoff on the same key", source: "hermes-agent #31273", build: |p| p.rules.quota_exhausted = none(RequestAction::RetrySame) },
+    PresetInfo {
+        name: "hermes-40960",
+        summary: "with every key benched the request fails as `auth` with no ready time",
+        source: "hermes-agent #40960",
+        build: |p| {
+            p.pool_exhausted_class = Some(Class::Auth);
+            p.report_ready_time = false;
+        },
+    },
+    PresetInfo { name: "token-proxy-223", summary: "failover decided on the raw 2xx status: any 200 is a success", source: "mxyhi/token_proxy PR #223", build: |p| p.soft_failures = SoftFailures::Success },
+    PresetInfo { name: "token-proxy-240", summary: "an empty answer (stream with no choices, then [DONE]) is a success", source: "mxyhi/token_proxy #240", build: |p| p.empty_is_success = true },
+    PresetInfo { name: "token-proxy-11", summary: "403 is not retryable: a blocked key ends the request", source: "mxyhi/token_proxy #11", build: |p| { p.status_actions.insert(403, StatusAction::Stop); } },
+    PresetInfo { name: "token-proxy-402", summary: "402 is absent from the retryable statuses: final, key not benched", source: "mxyhi/token_proxy", build: |p| { p.status_actions.insert(402, StatusAction::Stop); } },
+    PresetInfo {
+        name: "litellm-3646",
+        summary: "with every key cooling down the router fails at once, with no wait and no retry-after",
+        source: "BerriAI/litellm #3646, #27823",
+        build: |p| {
+            p.wait_for_benched = false;
+            p.report_ready_time = false;
+        },
+    },
+    PresetInfo { name: "litellm-20722", summary: "every wait uses the request's first retry-after, ignoring larger later ones", source: "BerriAI/litellm #20722", build: |p| p.retry_after = RetryAfterMode::FirstOnly },
+    PresetInfo { name: "litellm-38199", summary: "a 200 with empty content counts as a success", source: "BerriAI/litellm #38199", build: |p| p.empty_is_success = true },
+    PresetInfo { name: "litellm-40406", summary: "a content-policy refusal triggers the generic fallbacks", source: "BerriAI/litellm #40406", build: |p| p.rules.content_policy.request = RequestAction::Fallback },
+    PresetInfo { name: "newapi-7399", summary: "a 200 whose body is an error is passed through as a success", source: "QuantumNous/new-api #7399", build: |p| p.soft_failures = SoftFailures::Success },
+    PresetInfo { name: "newapi-3537", summary: "disabled keys are never probed, so they never come back", source: "QuantumNous/new-api #3537", build: |p| p.probe_after_ms = None },
+    PresetInfo {
+        name: "langchainjs-1929",
+        summary: "an insufficient_quota 429 is retried with backoff as if it were a rate limit",
+        source: "langchain-ai/langchainjs #1929",
+        build: |p| {
+            p.status_classes.insert(429, Class::RateLimit);
+            p.rules.rate_limit = none(RequestAction::RetrySame);
+        },
+    },
+    PresetInfo {
+        name: "openai-python-3555",
+        summary: "a retry-after above 60 s is replaced by a sub-second backoff on the same key",
+        source: "openai/openai-python PR #3555",
+        build: |p| {
+            p.rules.rate_limit = none(RequestAction::RetrySame);
+            p.long_retry_after = LongWait::Backoff;
+        },
+    },
+];
+
+/// Every preset, `reference` first.
+pub fn presets() -> &'static [PresetInfo] {
+    PRESETS
+}
+
+/// The policy of a preset, by name.
+///
+/// ```
+/// let p = keypool::policy::preset("hermes-22212").unwrap();
+/// assert!(!p.round_robin_advance);
+/// assert!(keypool::policy::preset("nope").is_none());
+/// ```
+pub fn preset(name: &str) -> Option<Policy> {
+    let info = PRESETS.iter().find(|p| p.name == name)?;
+    let mut p = Policy::default();
+    (info.build)(&mut p);
+    Some(p)
+}
+
+/// The names of the bug-catalogue mutants (every preset but `reference` and the gateways).
+pub fn mutant_names() -> impl Iterator<Item = &'static str> {
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .filter(|n| !matches!(*n, "reference" | "litellm" | "hermes" | "token-proxy" | "openai-python"))
+}

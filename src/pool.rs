@@ -1,0 +1,536 @@
+//! One provider's pool of keys: their states and the selection index.
+//!
+//! Selection never scans the pool: ready keys live in an ordered set (by priority rank, or by
+//! use count for `least_used`), benched and disabled keys wait in a min-heap keyed by the
+//! time they come back. With 100,000 keys and most of them benched, picking a key costs
+//! O(log n) plus the keys this request already tried.
+
+use crate::class::Class;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+/// How the next key is chosen, evaluated per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Priority order: the first ready key.
+    #[default]
+    FillFirst,
+    /// Each request starts one key further along the priority order.
+    RoundRobin,
+    /// Fewest attempts started; ties by priority.
+    LeastUsed,
+    /// Uniformly among ready keys, from the seeded RNG.
+    Random,
+}
+
+/// The state of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Selectable.
+    Ready,
+    /// Not selectable until `until` (virtual ms).
+    Benched {
+        /// When it is ready again.
+        until: u64,
+        /// The class that benched it.
+        reason: Class,
+    },
+    /// Credential failed; a half-open probe is due at `probe_at` (`u64::MAX`: never).
+    Disabled {
+        /// When the next probe is due.
+        probe_at: u64,
+        /// The interval that led to `probe_at`, doubled after a failed probe.
+        interval: u64,
+    },
+    /// A disabled key whose probe is due: selectable once, by one request.
+    ProbeDue {
+        /// The interval of the probe schedule.
+        interval: u64,
+    },
+    /// A probe is in flight.
+    Probing {
+        /// The interval of the probe schedule.
+        interval: u64,
+    },
+}
+
+impl KeyState {
+    /// A short label: `ready`, `benched`, `disabled` (probes included).
+    pub fn label(&self) -> &'static str {
+        match self {
+            KeyState::Ready => "ready",
+            KeyState::Benched { .. } => "benched",
+            _ => "disabled",
+        }
+    }
+}
+
+/// A key as the pool knows it (the secret stays with the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKey {
+    /// Label shown in traces.
+    pub label: String,
+    /// Lower comes first.
+    pub priority: i64,
+    /// Keys of one account share benches for quota and rate limits.
+    pub group: Option<String>,
+}
+
+/// A provider's pool.
+///
+/// ```
+/// use keypool::pool::{Pool, PoolKey, SeedU64, Strategy};
+/// use keypool::Class;
+/// let keys = (0..3).map(|i| PoolKey { label: format!("k{i}"), priority: 0, group: None }).collect();
+/// let mut pool = Pool::new(keys, Strategy::FillFirst);
+/// let mut rng = rand_chacha::ChaCha8Rng::from_seed_u64(1);
+/// assert_eq!(pool.select(0, &[], 0, &mut rng), Some(0));
+/// pool.bench(0, 1_000, Class::RateLimit);
+/// assert_eq!(pool.select(0, &[], 0, &mut rng), Some(1));
+/// pool.refresh(1_000);
+/// assert_eq!(pool.select(1_000, &[], 0, &mut rng), Some(0));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pool {
+    strategy: Strategy,
+    keys: Vec<PoolKey>,
+    rank: Vec<u32>,
+    at_rank: Vec<u32>,
+    state: Vec<KeyState>,
+    uses: Vec<u64>,
+    group_of: Vec<Option<u32>>,
+    groups: Vec<Vec<u32>>,
+    ready: BTreeSet<(u64, u32)>,
+    ready_list: Vec<u32>,
+    ready_pos: Vec<u32>,
+    wake: BinaryHeap<Reverse<(u64, u32)>>,
+    rr_cursor: u32,
+    last_selected: Option<u32>,
+    /// When false, `least_used` never counts uses (a mutant).
+    pub count_uses: bool,
+}
+
+const ABSENT: u32 = u32::MAX;
+
+/// Extension to build a ChaCha RNG from a u64 seed in doc examples and tests.
+pub trait SeedU64 {
+    /// A generator seeded with `seed`.
+    fn from_seed_u64(seed: u64) -> Self;
+}
+
+impl SeedU64 for rand_chacha::ChaCha8Rng {
+    fn from_seed_u64(seed: u64) -> Self {
+        <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed)
+    }
+}
+
+impl Pool {
+    /// A pool with every key ready.
+    pub fn new(keys: Vec<PoolKey>, strategy: Strategy) -> Self {
+        let n = keys.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&k| (keys[k as usize].priority, k));
+        let mut rank = vec![0; n];
+        for (r, &k) in order.iter().enumerate() {
+            rank[k as usize] = r as u32;
+        }
+        let mut names: Vec<&str> = Vec::new();
+        let mut group_of = vec![None; n];
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(g) = &k.group {
+                let gi = match names.iter().position(|x| x == g) {
+                    Some(p) => p,
+                    None => {
+                        names.push(g);
+                        groups.push(Vec::new());
+                        names.len() - 1
+                    }
+                };
+                groups[gi].push(i as u32);
+                group_of[i] = Some(gi as u32);
+            }
+        }
+        let mut pool = Pool {
+            strategy,
+            rank,
+            at_rank: order,
+            state: vec![KeyState::Ready; n],
+            uses: vec![0; n],
+            group_of,
+            groups,
+            ready: BTreeSet::new(),
+            ready_list: Vec::new(),
+            ready_pos: vec![ABSENT; n],
+            wake: BinaryHeap::new(),
+            rr_cursor: 0,
+            last_selected: None,
+            count_uses: true,
+            keys,
+        };
+        for k in 0..n as u32 {
+            pool.insert_ready(k);
+        }
+        pool
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the pool has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key's description.
+    pub fn key(&self, k: u32) -> &PoolKey {
+        &self.keys[k as usize]
+    }
+
+    /// The key's state.
+    pub fn state(&self, k: u32) -> KeyState {
+        self.state[k as usize]
+    }
+
+    /// The selection strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Attempts started on the key.
+    pub fn uses(&self, k: u32) -> u64 {
+        self.uses[k as usize]
+    }
+
+    /// The key most recently selected by any request.
+    pub fn last_selected(&self) -> Option<u32> {
+        self.last_selected
+    }
+
+    /// The members of the key's quota group (the key alone when it has none).
+    pub fn group_members(&self, k: u32) -> Vec<u32> {
+        match self.group_of[k as usize] {
+            Some(g) => self.groups[g as usize].clone(),
+            None => vec![k],
+        }
+    }
+
+    fn ord(&self, k: u32) -> (u64, u32) {
+        let primary = if self.strategy == Strategy::LeastUsed { self.uses[k as usize] } else { 0 };
+        (primary, self.rank[k as usize])
+    }
+
+    fn insert_ready(&mut self, k: u32) {
+        self.ready.insert(self.ord(k));
+        if self.strategy == Strategy::Random && self.ready_pos[k as usize] == ABSENT {
+            self.ready_pos[k as usize] = self.ready_list.len() as u32;
+            self.ready_list.push(k);
+        }
+    }
+
+    fn remove_ready(&mut self, k: u32) {
+        self.ready.remove(&self.ord(k));
+        if self.strategy == Strategy::Random {
+            let pos = self.ready_pos[k as usize];
+            if pos != ABSENT {
+                let last = *self.ready_list.last().expect("non-empty");
+                self.ready_list.swap_remove(pos as usize);
+                if last != k {
+                    self.ready_pos[last as usize] = pos;
+                }
+                self.ready_pos[k as usize] = ABSENT;
+            }
+        }
+    }
+
+    fn is_in_ready(&self, k: u32) -> bool {
+        matches!(self.state[k as usize], KeyState::Ready | KeyState::ProbeDue { .. })
+    }
+
+    /// Brings back every key whose bench ended or whose probe is due by `now`.
+    pub fn refresh(&mut self, now: u64) {
+        while let Some(&Reverse((t, k))) = self.wake.peek() {
+            if t > now {
+                break;
+            }
+            self.wake.pop();
+            match self.state[k as usize] {
+                KeyState::Benched { until, .. } if until == t => {
+                    self.state[k as usize] = KeyState::Ready;
+                    self.insert_ready(k);
+                }
+                KeyState::Disabled { probe_at, interval } if probe_at == t => {
+                    self.state[k as usize] = KeyState::ProbeDue { interval };
+                    self.insert_ready(k);
+                }
+                _ => {} // stale: the key's time moved on
+            }
+        }
+    }
+
+    /// A new request starts: the round-robin start rank (advanced when `advance`).
+    pub fn start_request(&mut self, advance: bool) -> u32 {
+        let start = self.rr_cursor;
+        if advance && !self.keys.is_empty() {
+            self.rr_cursor = (self.rr_cursor + 1) % self.keys.len() as u32;
+        }
+        start
+    }
+
+    /// The strategy's next selectable key not in `exclude` (call [`Pool::refresh`] first).
+    pub fn select<R: Rng>(&self, _now: u64, exclude: &[u32], rr_start: u32, rng: &mut R) -> Option<u32> {
+        let ok = |&(_, r): &(u64, u32)| {
+            let k = self.at_rank[r as usize];
+            (!exclude.contains(&k)).then_some(k)
+        };
+        match self.strategy {
+            Strategy::FillFirst | Strategy::LeastUsed => self.ready.iter().find_map(ok),
+            Strategy::RoundRobin => self
+                .ready
+                .range((0, rr_start)..)
+                .find_map(ok)
+                .or_else(|| self.ready.range(..(0, rr_start)).find_map(ok)),
+            Strategy::Random => {
+                let n = self.ready_list.len();
+                if n == 0 {
+                    return None;
+                }
+                for _ in 0..8 {
+                    let k = self.ready_list[rng.random_range(0..n)];
+                    if !exclude.contains(&k) {
+                        return Some(k);
+                    }
+                }
+                let off = rng.random_range(0..n);
+                (0..n).map(|i| self.ready_list[(off + i) % n]).find(|k| !exclude.contains(k))
+            }
+        }
+    }
+
+    /// Whether `k` may be chosen now.
+    pub fn selectable(&self, k: u32) -> bool {
+        self.is_in_ready(k)
+    }
+
+    /// Records that an attempt was started on `k`. Returns true when it is a half-open probe.
+    pub fn on_attempt(&mut self, k: u32) -> bool {
+        self.last_selected = Some(k);
+        let probe = matches!(self.state[k as usize], KeyState::ProbeDue { .. });
+        let counting = self.count_uses && self.strategy == Strategy::LeastUsed;
+        if counting && self.is_in_ready(k) {
+            self.ready.remove(&self.ord(k));
+        }
+        self.uses[k as usize] += 1;
+        if counting && self.is_in_ready(k) {
+            self.ready.insert(self.ord(k));
+        }
+        if !self.count_uses {
+            self.uses[k as usize] -= 1;
+        }
+        if let KeyState::ProbeDue { interval } = self.state[k as usize] {
+            self.remove_ready(k);
+            self.state[k as usize] = KeyState::Probing { interval };
+        }
+        probe
+    }
+
+    /// Benches `k` until `until`; a bench never shrinks. A disabled key stays disabled.
+    /// Returns the deadline in force afterwards, or `None` when the key is disabled.
+    pub fn bench(&mut self, k: u32, until: u64, reason: Class) -> Option<u64> {
+        let until = match self.state[k as usize] {
+            KeyState::Benched { until: old, .. } if old >= until => return Some(old),
+            KeyState::Disabled { .. } | KeyState::ProbeDue { .. } => return None,
+            _ => until,
+        };
+        if self.is_in_ready(k) {
+            self.remove_ready(k);
+        }
+        self.state[k as usize] = KeyState::Benched { until, reason };
+        self.wake.push(Reverse((until, k)));
+        Some(until)
+    }
+
+    /// Disables `k`; its next probe is due `interval` ms after `now` (`None`: never).
+    /// A key whose probe just failed gets `interval` multiplied by `factor`.
+    /// Returns the probe time.
+    pub fn disable(&mut self, k: u32, now: u64, interval: Option<u64>, factor: u64) -> u64 {
+        let interval = match (self.state[k as usize], interval) {
+            (_, None) => u64::MAX,
+            (KeyState::Probing { interval: prev } | KeyState::ProbeDue { interval: prev }, Some(_)) => {
+                prev.saturating_mul(factor.max(1))
+            }
+            (KeyState::Disabled { interval: prev, .. }, Some(_)) => prev,
+            (_, Some(i)) => i,
+        };
+        if self.is_in_ready(k) {
+            self.remove_ready(k);
+        }
+        let probe_at = now.saturating_add(interval);
+        self.state[k as usize] = KeyState::Disabled { probe_at, interval };
+        if probe_at != u64::MAX {
+            self.wake.push(Reverse((probe_at, k)));
+        }
+        probe_at
+    }
+
+    /// A probe (or any attempt) on `k` showed the credential works: a probing key is ready.
+    /// Returns true when the key came back from a probe.
+    pub fn credential_ok(&mut self, k: u32) -> bool {
+        if let KeyState::Probing { .. } = self.state[k as usize] {
+            self.state[k as usize] = KeyState::Ready;
+            self.insert_ready(k);
+            return true;
+        }
+        false
+    }
+
+    /// The earliest time a key that is not ready now will be selectable, with why it is out,
+    /// skipping keys in `exclude`. Pops stale heap entries as it goes.
+    pub fn earliest_ready(&mut self, exclude: &[u32]) -> Option<(u64, Class, u32)> {
+        // Drop stale entries at the top so the peek is exact.
+        while let Some(&Reverse((t, k))) = self.wake.peek() {
+            let live = match self.state[k as usize] {
+                KeyState::Benched { until, .. } => until == t,
+                KeyState::Disabled { probe_at, .. } => probe_at == t,
+                _ => false,
+            };
+            if live {
+                break;
+            }
+            self.wake.pop();
+        }
+        if exclude.is_empty() {
+            return self.wake.peek().map(|&Reverse((t, k))| (t, self.reason(k), k));
+        }
+        // Rare path (a request banned some keys): look a little deeper.
+        let mut best: Option<(u64, Class, u32)> = None;
+        for &Reverse((t, k)) in self.wake.iter() {
+            if exclude.contains(&k) {
+                continue;
+            }
+            let live = match self.state[k as usize] {
+                KeyState::Benched { until, .. } => until == t,
+                KeyState::Disabled { probe_at, .. } => probe_at == t,
+                _ => false,
+            };
+            if live && best.is_none_or(|b| t < b.0) {
+                best = Some((t, self.reason(k), k));
+            }
+        }
+        best
+    }
+
+    fn reason(&self, k: u32) -> Class {
+        match self.state[k as usize] {
+            KeyState::Benched { reason, .. } => reason,
+            _ => Class::Auth,
+        }
+    }
+
+    /// Number of keys selectable now.
+    pub fn ready_count(&self) -> usize {
+        self.ready.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+
+    fn pool(n: usize, s: Strategy) -> Pool {
+        let keys = (0..n).map(|i| PoolKey { label: format!("k{i}"), priority: 0, group: None }).collect();
+        Pool::new(keys, s)
+    }
+
+    #[test]
+    fn fill_first_walks_priority_skipping_tried() {
+        let keys = vec![
+            PoolKey { label: "a".into(), priority: 5, group: None },
+            PoolKey { label: "b".into(), priority: 1, group: None },
+            PoolKey { label: "c".into(), priority: 3, group: None },
+        ];
+        let p = Pool::new(keys, Strategy::FillFirst);
+        let mut rng = ChaCha8Rng::from_seed_u64(0);
+        assert_eq!(p.select(0, &[], 0, &mut rng), Some(1));
+        assert_eq!(p.select(0, &[1], 0, &mut rng), Some(2));
+        assert_eq!(p.select(0, &[1, 2], 0, &mut rng), Some(0));
+        assert_eq!(p.select(0, &[0, 1, 2], 0, &mut rng), None);
+    }
+
+    #[test]
+    fn round_robin_starts_one_further_each_request() {
+        let mut p = pool(3, Strategy::RoundRobin);
+        let mut rng = ChaCha8Rng::from_seed_u64(0);
+        let firsts: Vec<u32> = (0..6)
+            .map(|_| {
+                let s = p.start_request(true);
+                p.select(0, &[], s, &mut rng).unwrap()
+            })
+            .collect();
+        assert_eq!(firsts, vec![0, 1, 2, 0, 1, 2]);
+        // Wraps past the end to find an untried key.
+        assert_eq!(p.select(0, &[2], 2, &mut rng), Some(0));
+    }
+
+    #[test]
+    fn least_used_balances() {
+        let mut p = pool(3, Strategy::LeastUsed);
+        let mut rng = ChaCha8Rng::from_seed_u64(0);
+        let mut counts = [0; 3];
+        for _ in 0..9 {
+            let k = p.select(0, &[], 0, &mut rng).unwrap();
+            p.on_attempt(k);
+            counts[k as usize] += 1;
+        }
+        assert_eq!(counts, [3, 3, 3]);
+    }
+
+    #[test]
+    fn bench_is_monotone_and_wakes() {
+        let mut p = pool(2, Strategy::FillFirst);
+        assert_eq!(p.bench(0, 5_000, Class::RateLimit), Some(5_000));
+        assert_eq!(p.bench(0, 1_000, Class::RateLimit), Some(5_000));
+        p.refresh(1_000);
+        assert_eq!(p.state(0).label(), "benched");
+        assert_eq!(p.earliest_ready(&[]).map(|e| e.0), Some(5_000));
+        p.refresh(5_000);
+        assert_eq!(p.state(0), KeyState::Ready);
+        assert_eq!(p.earliest_ready(&[]), None);
+    }
+
+    #[test]
+    fn disabled_key_is_probed_once_with_doubling_interval() {
+        let mut p = pool(1, Strategy::FillFirst);
+        let mut rng = ChaCha8Rng::from_seed_u64(0);
+        assert_eq!(p.disable(0, 0, Some(100), 2), 100);
+        p.refresh(99);
+        assert_eq!(p.select(99, &[], 0, &mut rng), None);
+        p.refresh(100);
+        assert_eq!(p.select(100, &[], 0, &mut rng), Some(0));
+        assert!(p.on_attempt(0));
+        // The probe is in flight: nobody else may take it.
+        assert_eq!(p.select(100, &[], 0, &mut rng), None);
+        assert_eq!(p.disable(0, 150, Some(100), 2), 350);
+        p.refresh(350);
+        assert!(p.on_attempt(0));
+        assert!(p.credential_ok(0));
+        assert_eq!(p.state(0), KeyState::Ready);
+    }
+
+    #[test]
+    fn random_is_seeded_and_respects_exclusions() {
+        let p = pool(5, Strategy::Random);
+        let pick = |seed| {
+            let mut rng = ChaCha8Rng::from_seed_u64(seed);
+            (0..10).map(|_| p.select(0, &[0, 1], 0, &mut rng).unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(pick(7), pick(7));
+        assert!(pick(7).iter().all(|k| *k >= 2));
+    }
+}

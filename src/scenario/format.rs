@@ -1,0 +1,283 @@
+//! The scenario file format (`scenarios/*.json`). Documented in `docs/scenario-format.md`;
+//! `keypool schema` prints its JSON Schema. Unknown fields are errors everywhere.
+
+use crate::class::Class;
+use crate::pool::Strategy;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short unique name; the test is named after it.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of the run's RNG (jitter, `random` strategy).
+    #[serde(default)]
+    pub seed: u64,
+    /// Latency of a reply when a step gives none (ms).
+    #[serde(default = "default_latency", skip_serializing_if = "is_default_latency")]
+    pub latency_ms: u64,
+    /// The chain: the primary provider first, then fallbacks.
+    pub providers: Vec<ProviderDef>,
+    /// `{"preset": NAME, ...overrides}`; absent: the reference policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "policy_schema")]
+    pub policy: Option<serde_json::Value>,
+    /// When requests arrive.
+    pub workload: Workload,
+    /// What must happen under the scenario's own policy.
+    #[serde(default)]
+    pub expect: Expect,
+    /// Per mutant preset: what it must violate when it replaces the scenario's preset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mutants: BTreeMap<String, MutantExpect>,
+}
+
+fn default_latency() -> u64 {
+    50
+}
+
+fn is_default_latency(v: &u64) -> bool {
+    *v == 50
+}
+
+fn policy_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    let mut s = g.subschema_for::<crate::policy::Policy>().into_object();
+    // Overrides: every field optional, plus the preset name.
+    if let Some(r) = g.definitions().get("Policy").cloned() {
+        s = r.into_object();
+    }
+    let obj = s.object();
+    obj.required.clear();
+    obj.properties.insert("preset".into(), g.subschema_for::<String>());
+    schemars::schema::Schema::Object(s)
+}
+
+/// One provider of the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderDef {
+    /// Name shown in traces.
+    pub name: String,
+    /// How its keys are chosen.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Its keys.
+    pub keys: Vec<KeyDef>,
+    /// Only for requests that stopped on one of these classes (a content-policy or
+    /// bigger-context fallback). Absent: a generic fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_for: Option<Vec<Class>>,
+}
+
+/// One key and what its upstream answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDef {
+    /// Label shown everywhere.
+    pub label: String,
+    /// The secret (never printed; only its label and fingerprint are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Lower comes first.
+    #[serde(default)]
+    pub priority: i64,
+    /// Keys of one account share quota and rate-limit benches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The replies this key gets, in order; the last step repeats. Default: `["ok"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub script: Vec<Step>,
+}
+
+/// One script step: a template name, or an object.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Step {
+    /// A template name, once (forever when last).
+    Template(String),
+    /// Full control.
+    Full(StepDef),
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Step;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a template name or a step object")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Step, E> {
+                Ok(Step::Template(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Step, A::Error> {
+                StepDef::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Step::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A script step: a template (with parameters) or a raw reply, and how often it repeats.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// A template name (see `keypool templates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// For templates that say a wait in their body: seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_s: Option<f64>,
+    /// Raw reply: HTTP status (overrides a template's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Raw reply: headers, added to (or replacing) a template's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Raw reply: the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Raw reply: SSE events, each one event's lines (`data: {...}`); sent as a 200 stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<Vec<String>>,
+    /// Shorthand for a `retry-after` header, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<f64>,
+    /// Shorthand for a `retry-after-ms` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// Repeat this many times (default 1; the last step repeats forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// Repeat until this virtual time (ms), then go on: "401 for 1 h, then ok".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+    /// Latency of this reply (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+}
+
+/// When requests arrive: explicit times, or `count` requests every `every_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Arrival times (ms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_ms: Vec<u64>,
+    /// Number of evenly spaced requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Spacing of those requests (ms); 0 makes them all concurrent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    /// First arrival of those requests (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<u64>,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// It succeeded.
+    Success,
+    /// It failed.
+    Failed,
+}
+
+/// Expectations on one request (or on every request).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestExpect {
+    /// Which request (0-based, in arrival order). Absent under `every_request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<u32>,
+    /// Success or failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeKind>,
+    /// The class that ended it (`success` for a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<Class>,
+    /// The keys of its attempts, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// The keys of its attempts, as a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_set: Option<Vec<String>>,
+    /// Number of attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The lengths of its waits, in order (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_ms: Option<Vec<u64>>,
+    /// A failure carries this ready time (ms); `null` asserts it carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at_ms: Option<Option<u64>>,
+    /// The provider that served its last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// Expectations on one key at the end of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyExpect {
+    /// Attempts it served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Requests whose first attempt it served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    /// `ready`, `benched` or `disabled` at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<KeyStateName>,
+}
+
+/// A key state, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStateName {
+    /// Selectable.
+    Ready,
+    /// Benched until a time.
+    Benched,
+    /// Disabled (probes included).
+    Disabled,
+}
+
+/// What must happen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Per request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestExpect>,
+    /// For every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_request: Option<RequestExpect>,
+    /// Per key label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, KeyExpect>,
+    /// Total upstream calls of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_attempts: Option<u32>,
+    /// Invariants not checked in this scenario (default: all are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_invariants: Vec<String>,
+}
+
+/// What a mutant must violate: invariant names, and `expect` for the scenario's expectations.
+/// The set must match exactly: a declared violation that does not happen is a failure, and so
+/// is one that happens undeclared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MutantExpect {
+    /// Names of what breaks.
+    pub violates: Vec<String>,
+}
