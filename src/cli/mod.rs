@@ -1,0 +1,56 @@
+//! Subcommands, one file each.
+
+mod classify;
+mod info;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Deterministic simulation and fuzz testing for API-key pool failover.
+#[derive(Parser, Debug)]
+#[command(name = "keypool", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run scenario files (or directories of them); exit 0 when every expectation and
+    /// invariant holds, 1 when any is violated, 2 on bad input.
+    Run(run::RunArgs),
+    /// Classify upstream replies given as JSON Lines (FILE, or standard input).
+    Classify {
+        /// The input file; absent or "-" reads standard input.
+        file: Option<PathBuf>,
+        /// Add the deciding rule (`reason`) and the soft/partial flags to each line.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// List the policy presets: reference, gateways and bug-catalogue mutants.
+    Presets,
+    /// Print the JSON Schema of scenario files.
+    Schema,
+    /// List the reply templates scenarios can name.
+    Templates,
+}
+
+/// Runs the CLI; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.cmd {
+        Cmd::Run(a) => run::run(a),
+        Cmd::Classify { file, explain } => classify::run(file.as_deref(), explain),
+        Cmd::Presets => info::presets(),
+        Cmd::Schema => info::schema(),
+        Cmd::Templates => info::templates(),
+    }
+}

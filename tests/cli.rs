@@ -1,0 +1,199 @@
+//! The `keypool` binary: exit codes, bad input, secrets, determinism, the classify contract.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn keypool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keypool")).args(args).output().expect("keypool runs")
+}
+
+fn keypool_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keypool runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keypool-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn run_shipped_scenarios_passes() {
+    let o = keypool(&["run", "--mutants", "-q", root().join("scenarios").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 violated"));
+}
+
+#[test]
+fn every_catalogue_mutant_fails_its_scenario() {
+    for m in keypool::policy::mutant_names() {
+        let file = root().join("scenarios").join(format!("{m}.json"));
+        assert!(file.exists(), "no scenario for catalogue id {m}");
+        let o = keypool(&["run", "--policy", m, "-q", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{m}: {}", text(&o));
+        assert!(text(&o).contains("VIOLATED"), "{m}: {}", text(&o));
+    }
+}
+
+#[test]
+fn malformed_scenarios_exit_2_naming_file_and_place() {
+    let good = std::fs::read_to_string(root().join("scenarios/hermes-4300.json")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated.json", good.as_bytes()[..good.len() / 2].to_vec(), "truncated.json:"),
+        ("empty.json", Vec::new(), "empty file"),
+        ("binary.json", vec![0xff, 0xfe, 0x00, 0x13, 0x37, 0x80], "not UTF-8"),
+        ("unknown-field.json", good.replacen("\"seed\"", "\"sede\": 1, \"seed\"", 1).into_bytes(), "unknown field `sede`"),
+        ("wrong-type.json", good.replacen("\"seed\": 7", "\"seed\": \"seven\"", 1).into_bytes(), "field `seed`"),
+        ("unknown-preset.json", good.replacen("\"workload\"", "\"policy\": {\"preset\": \"nope\"}, \"workload\"", 1).into_bytes(), "unknown preset `nope`"),
+        ("not-json.json", b"name: yaml?".to_vec(), "not-json.json:1"),
+    ];
+    for (name, bytes, needle) in cases {
+        let p = tmp(name, &bytes);
+        let o = keypool(&["run", p.to_str().unwrap()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {t}");
+        assert!(t.contains(name), "{name}: error does not name the file: {t}");
+        assert!(t.contains(needle), "{name}: expected `{needle}` in: {t}");
+        assert!(!t.contains("panicked"), "{name}: {t}");
+    }
+}
+
+#[test]
+fn unknown_policy_flag_is_bad_input() {
+    let o = keypool(&["run", "--policy", "nope", root().join("scenarios").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn traces_are_identical_run_after_run_and_hold_no_secret() {
+    let a = tmp("trace-a.jsonl", b"");
+    let b = tmp("trace-b.jsonl", b"");
+    let dir = root().join("scenarios");
+    let oa = keypool(&["run", "--trace", a.to_str().unwrap(), dir.to_str().unwrap()]);
+    let ob = keypool(&["run", "--trace", b.to_str().unwrap(), dir.to_str().unwrap()]);
+    let (ta, tb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(ta.len() > 1000);
+    assert_eq!(ta, tb, "two runs gave different traces");
+    let all = format!("{}{}", String::from_utf8_lossy(&ta), text(&oa));
+    assert_eq!(oa.stdout, ob.stdout);
+    for f in keypool::scenario::collect_files(&dir).unwrap() {
+        let sc = keypool::scenario::load(&f).unwrap();
+        for p in &sc.providers {
+            for k in &p.keys {
+                if let Some(s) = &k.secret {
+                    assert!(!all.contains(s.as_str()), "secret of {} leaked", k.label);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn classify_corpus_agrees_with_labels() {
+    let o = keypool(&["classify", root().join("tests/fixtures/dev.jsonl").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let input = std::fs::read_to_string(root().join("tests/fixtures/dev.jsonl")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let labels: Vec<&str> = input.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), labels.len());
+    for (got, want) in lines.iter().zip(labels) {
+        let g: serde_json::Value = serde_json::from_str(got).unwrap();
+        let w: serde_json::Value = serde_json::from_str(want).unwrap();
+        assert_eq!(g["id"], w["id"]);
+        assert_eq!(g["class"], w["class"], "{}", w["id"]);
+    }
+}
+
+#[test]
+fn classify_rejects_junk_lines_and_goes_on() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"id\":\"a\",\"status\":429,\"body\":\"\"}\n");
+    input.extend_from_slice(b"not json\n\n");
+    input.extend_from_slice(&[0xff, 0xfe, 0x00, b'\n']);
+    input.extend_from_slice(b"[1,2,3]\n{\"status\":\"429\"}\n{\"status\":700}\n");
+    input.extend_from_slice(b"{\"id\":\"b\",\"status\":200,\"body\":\"{\\\"choices\\\":[]}\",\"class\":\"ignored\"}\n");
+    let o = keypool_stdin(&["classify"], &input);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7, "{out}");
+    assert_eq!(lines[0]["class"], "rate_limit");
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[2]["line"], 4);
+    assert_eq!(lines[3]["line"], 5);
+    assert_eq!(lines[4]["line"], 6);
+    assert_eq!(lines[5]["line"], 7);
+    assert_eq!(lines[6]["class"], "empty_success");
+    for l in &lines[1..6] {
+        assert!(l["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+}
+
+#[test]
+fn classify_survives_huge_and_deep_input() {
+    // A 100 MB line, and JSON nested 100,000 deep: no panic, no hang, one answer each.
+    let big = format!("{{\"status\":200,\"body\":\"{}\"}}\n", "a".repeat(100 * 1024 * 1024));
+    let deep = format!("{{\"status\":500,\"body\":\"{}{}\"}}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_outer = format!("{}\n", "[".repeat(100_000));
+    let mut input = big.into_bytes();
+    input.extend_from_slice(deep.as_bytes());
+    input.extend_from_slice(deep_outer.as_bytes());
+    let o = keypool_stdin(&["classify"], &input);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(lines[0].contains("\"class\":\"success\""), "{}", lines[0]);
+    assert!(lines[1].contains("\"class\":\"server_error\""), "{}", lines[1]);
+    assert!(lines[2].contains("\"line\":3"), "{}", lines[2]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn classify_explain_names_the_rule() {
+    let o = keypool_stdin(&["classify", "--explain", "-"], b"{\"status\":402,\"body\":\"{\\\"error\\\":{\\\"message\\\":\\\"Insufficient credits\\\"}}\"}\n");
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("\"class\":\"quota_exhausted\""), "{out}");
+    assert!(out.contains("\"reason\":\"text: credits"), "{out}");
+}
+
+#[test]
+fn presets_schema_templates_print() {
+    let o = keypool(&["presets"]);
+    let t = text(&o);
+    for m in keypool::policy::mutant_names().chain(["reference", "litellm", "hermes"]) {
+        assert!(t.contains(m), "{m} missing from presets");
+    }
+    let o = keypool(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(schema["properties"]["providers"].is_object());
+    let o = keypool(&["templates"]);
+    assert!(text(&o).contains("responses.failed_quota"));
+}
