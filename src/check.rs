@@ -36,25 +36,64 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let world = scenario::world(sc, preset)?;
     let out = sim::run(&world, true);
     let trace_jsonl = to_jsonl(&out.trace, &out.names);
-    let ctx = Context { providers: &world.providers, policy: &world.policy };
+    let ctx = Context {
+        providers: &world.providers,
+        policy: &world.policy,
+    };
     let mut violations = invariants::check(&out.trace, &ctx);
     if out.truncated {
-        violations.push(Violation { invariant: "terminates", req: None, attempt: None, t: None, message: format!("the run was cut after {} events", sim::EVENT_CAP) });
+        violations.push(Violation {
+            invariant: "terminates",
+            req: None,
+            attempt: None,
+            t: None,
+            message: format!("the run was cut after {} events", sim::EVENT_CAP),
+        });
     }
     // deterministic: the same world again must give the same bytes.
     let again = sim::run(&world, true);
     let again_jsonl = to_jsonl(&again.trace, &again.names);
     if again_jsonl != trace_jsonl {
-        let line = trace_jsonl.lines().zip(again_jsonl.lines()).position(|(a, b)| a != b).unwrap_or(0) + 1;
-        violations.push(Violation { invariant: "deterministic", req: None, attempt: None, t: None, message: format!("a second run with seed {} differs at trace line {line}", world.seed) });
+        let line = trace_jsonl
+            .lines()
+            .zip(again_jsonl.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0)
+            + 1;
+        violations.push(Violation {
+            invariant: "deterministic",
+            req: None,
+            attempt: None,
+            t: None,
+            message: format!(
+                "a second run with seed {} differs at trace line {line}",
+                world.seed
+            ),
+        });
     }
     violations.extend(expectations(sc, &world, &out));
-    let skip: Vec<&str> = sc.expect.skip_invariants.iter().map(String::as_str).collect();
+    let skip: Vec<&str> = sc
+        .expect
+        .skip_invariants
+        .iter()
+        .map(String::as_str)
+        .collect();
     violations.retain(|v| !skip.contains(&v.invariant));
     let preset = preset.map(str::to_owned).unwrap_or_else(|| {
-        sc.policy.as_ref().and_then(|p| p.get("preset")).and_then(|v| v.as_str()).unwrap_or("reference").to_owned()
+        sc.policy
+            .as_ref()
+            .and_then(|p| p.get("preset"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("reference")
+            .to_owned()
     });
-    let mut run = ScenarioRun { preset, world, out, trace_jsonl, violations };
+    let mut run = ScenarioRun {
+        preset,
+        world,
+        out,
+        trace_jsonl,
+        violations,
+    };
     let leaks = secret_leaks(&run.world, &[&run.trace_jsonl, &report_text(&run)]);
     run.violations.extend(leaks);
     Ok(run)
@@ -64,9 +103,17 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
 pub fn secret_leaks(world: &World, outputs: &[&str]) -> Vec<Violation> {
     let mut v = Vec::new();
     for (i, s) in world.secrets.iter().enumerate() {
-        let Some(s) = s.as_deref().filter(|s| s.len() >= 4) else { continue };
+        let Some(s) = s.as_deref().filter(|s| s.len() >= 4) else {
+            continue;
+        };
         if outputs.iter().any(|o| o.contains(s)) {
-            v.push(Violation { invariant: "no_secret_in_output", req: None, attempt: None, t: None, message: format!("the secret of key #{i} appears in the output") });
+            v.push(Violation {
+                invariant: "no_secret_in_output",
+                req: None,
+                attempt: None,
+                t: None,
+                message: format!("the secret of key #{i} appears in the output"),
+            });
         }
     }
     v
@@ -98,22 +145,43 @@ pub fn report_text(run: &ScenarioRun) -> String {
             .trace
             .iter()
             .filter_map(|e| match *e {
-                Event::Reply { req, key, class, t, .. } if req as usize == i => Some(format!("{}@{}ms→{}", names.key(key), t, class)),
-                Event::Decision { req, decision: Decision::Wait(_), until: Some(u), t, .. } if req as usize == i => Some(format!("wait {}ms", u - t)),
-                Event::Decision { req, decision: Decision::Fallback, .. } if req as usize == i => Some("fallback".into()),
+                Event::Reply {
+                    req, key, class, t, ..
+                } if req as usize == i => Some(format!("{}@{}ms→{}", names.key(key), t, class)),
+                Event::Decision {
+                    req,
+                    decision: Decision::Wait(_),
+                    until: Some(u),
+                    t,
+                    ..
+                } if req as usize == i => Some(format!("wait {}ms", u - t)),
+                Event::Decision {
+                    req,
+                    decision: Decision::Fallback,
+                    ..
+                } if req as usize == i => Some("fallback".into()),
                 _ => None,
             })
             .collect();
         let end = match o {
             Some(o) if o.success => "success".to_owned(),
-            Some(o) => format!("failed: {}{}", o.class, o.ready_at.map(|r| format!(", ready at {r} ms")).unwrap_or_default()),
+            Some(o) => format!(
+                "failed: {}{}",
+                o.class,
+                o.ready_at
+                    .map(|r| format!(", ready at {r} ms"))
+                    .unwrap_or_default()
+            ),
             None => "never ended".into(),
         };
         let _ = writeln!(s, "  req {i}: {} ⇒ {end}", steps.join(", "));
     }
     let mut line = String::from("  keys:");
     for (k, st) in run.out.final_states.iter().enumerate() {
-        let fp = run.world.secrets[k].as_deref().map(|x| format!(" {}", fingerprint(x))).unwrap_or_default();
+        let fp = run.world.secrets[k]
+            .as_deref()
+            .map(|x| format!(" {}", fingerprint(x)))
+            .unwrap_or_default();
         let _ = write!(line, " {}{fp}={}", names.key(k as u32), st.label());
     }
     s.push_str(&line);
@@ -122,17 +190,32 @@ pub fn report_text(run: &ScenarioRun) -> String {
 }
 
 fn exp(req: Option<u32>, message: String) -> Violation {
-    Violation { invariant: "expect", req, attempt: None, t: None, message }
+    Violation {
+        invariant: "expect",
+        req,
+        attempt: None,
+        t: None,
+        message,
+    }
 }
 
 fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation> {
     let names = &out.names;
     let mut v = Vec::new();
     let attempts_of = |r: u32| -> Vec<(u64, u32, u32)> {
-        out.trace.iter().filter_map(|e| match *e {
-            Event::Attempt { req, key, provider, t, .. } if req == r => Some((t, key, provider)),
-            _ => None,
-        }).collect()
+        out.trace
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Attempt {
+                    req,
+                    key,
+                    provider,
+                    t,
+                    ..
+                } if req == r => Some((t, key, provider)),
+                _ => None,
+            })
+            .collect()
     };
     let check_req = |r: u32, e: &RequestExpect, v: &mut Vec<Violation>| {
         let Some(o) = out.outcomes.get(r as usize).and_then(|o| o.as_ref()) else {
@@ -141,9 +224,16 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
         };
         let atts = attempts_of(r);
         if let Some(want) = e.outcome {
-            let got = if o.success { OutcomeKind::Success } else { OutcomeKind::Failed };
+            let got = if o.success {
+                OutcomeKind::Success
+            } else {
+                OutcomeKind::Failed
+            };
             if got != want {
-                v.push(exp(Some(r), format!("outcome {got:?}, expected {want:?} (ended as {})", o.class)));
+                v.push(exp(
+                    Some(r),
+                    format!("outcome {got:?}, expected {want:?} (ended as {})", o.class),
+                ));
             }
         }
         if let Some(c) = e.class {
@@ -166,27 +256,46 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
         }
         if let Some(n) = e.attempts {
             if o.attempts != n {
-                v.push(exp(Some(r), format!("{} attempts, expected {n}", o.attempts)));
+                v.push(exp(
+                    Some(r),
+                    format!("{} attempts, expected {n}", o.attempts),
+                ));
             }
         }
         if let Some(w) = &e.waits_ms {
-            let got: Vec<u64> = out.trace.iter().filter_map(|ev| match *ev {
-                Event::Decision { req, decision: Decision::Wait(_), until: Some(u), t, .. } if req == r => Some(u - t),
-                _ => None,
-            }).collect();
+            let got: Vec<u64> = out
+                .trace
+                .iter()
+                .filter_map(|ev| match *ev {
+                    Event::Decision {
+                        req,
+                        decision: Decision::Wait(_),
+                        until: Some(u),
+                        t,
+                        ..
+                    } if req == r => Some(u - t),
+                    _ => None,
+                })
+                .collect();
             if &got != w {
                 v.push(exp(Some(r), format!("waits {got:?} ms, expected {w:?}")));
             }
         }
         if let Some(ra) = e.ready_at_ms {
             if o.ready_at != ra {
-                v.push(exp(Some(r), format!("ready_at {:?}, expected {ra:?}", o.ready_at)));
+                v.push(exp(
+                    Some(r),
+                    format!("ready_at {:?}, expected {ra:?}", o.ready_at),
+                ));
             }
         }
         if let Some(p) = &e.provider {
             let got = atts.last().map(|a| names.provider(a.2));
             if got != Some(p.as_str()) {
-                v.push(exp(Some(r), format!("last attempt on provider {got:?}, expected {p}")));
+                v.push(exp(
+                    Some(r),
+                    format!("last attempt on provider {got:?}, expected {p}"),
+                ));
             }
         }
     };
@@ -201,19 +310,36 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
         }
     }
     for (label, ke) in &sc.expect.keys {
-        let Some(id) = names.keys.iter().position(|k| k == label) else { continue };
+        let Some(id) = names.keys.iter().position(|k| k == label) else {
+            continue;
+        };
         let id = id as u32;
-        let attempts = out.trace.iter().filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id)).count() as u32;
+        let attempts = out
+            .trace
+            .iter()
+            .filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id))
+            .count() as u32;
         if let Some(n) = ke.attempts {
             if attempts != n {
-                v.push(exp(None, format!("key {label} served {attempts} attempts, expected {n}")));
+                v.push(exp(
+                    None,
+                    format!("key {label} served {attempts} attempts, expected {n}"),
+                ));
             }
         }
         if let Some(n) = ke.requests {
             let mut seen = BTreeSet::new();
-            let firsts = out.trace.iter().filter(|e| matches!(e, Event::Attempt { req, .. } if seen.insert(*req))).filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id)).count() as u32;
+            let firsts = out
+                .trace
+                .iter()
+                .filter(|e| matches!(e, Event::Attempt { req, .. } if seen.insert(*req)))
+                .filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id))
+                .count() as u32;
             if firsts != n {
-                v.push(exp(None, format!("key {label} took {firsts} requests first, expected {n}")));
+                v.push(exp(
+                    None,
+                    format!("key {label} took {firsts} requests first, expected {n}"),
+                ));
             }
         }
         if let Some(want) = ke.state {
@@ -223,12 +349,19 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
                 _ => KeyStateName::Disabled,
             };
             if got != want {
-                v.push(exp(None, format!("key {label} ended {got:?}, expected {want:?}")));
+                v.push(exp(
+                    None,
+                    format!("key {label} ended {got:?}, expected {want:?}"),
+                ));
             }
         }
     }
     if let Some(n) = sc.expect.total_attempts {
-        let got = out.trace.iter().filter(|e| matches!(e, Event::Attempt { .. })).count() as u32;
+        let got = out
+            .trace
+            .iter()
+            .filter(|e| matches!(e, Event::Attempt { .. }))
+            .count() as u32;
         if got != n {
             v.push(exp(None, format!("{got} attempts in all, expected {n}")));
         }
@@ -257,13 +390,24 @@ impl MutantVerdict {
     }
 }
 
+/// Runs one mutant the scenario declares.
+pub fn run_mutant(sc: &Scenario, name: &str) -> Result<MutantVerdict, String> {
+    let m = sc
+        .mutants
+        .get(name)
+        .ok_or_else(|| format!("scenario {} declares no mutant {name}", sc.name))?;
+    let run = run(sc, Some(name))?;
+    let actual = run.broken().into_iter().map(str::to_owned).collect();
+    let expected = m.violates.iter().cloned().collect();
+    Ok(MutantVerdict {
+        mutant: name.to_owned(),
+        expected,
+        actual,
+        run,
+    })
+}
+
 /// Runs every mutant the scenario declares.
 pub fn run_mutants(sc: &Scenario) -> Result<Vec<MutantVerdict>, String> {
-    let mut out = Vec::new();
-    for (name, m) in &sc.mutants {
-        let run = run(sc, Some(name))?;
-        let actual = run.broken().into_iter().map(str::to_owned).collect();
-        out.push(MutantVerdict { mutant: name.clone(), expected: m.violates.iter().cloned().collect(), actual, run });
-    }
-    Ok(out)
+    sc.mutants.keys().map(|name| run_mutant(sc, name)).collect()
 }

@@ -37,9 +37,18 @@ pub fn reply_from_object(map: &Map<String, Value>) -> Result<(Reply, Option<Stri
         None => return Err("missing field `status`".into()),
         Some(Value::Number(n)) => match n.as_u64() {
             Some(s @ 100..=599) => s as u16,
-            _ => return Err(format!("field `status`: {n} is not an integer from 100 to 599")),
+            _ => {
+                return Err(format!(
+                    "field `status`: {n} is not an integer from 100 to 599"
+                ))
+            }
         },
-        Some(other) => return Err(format!("field `status`: expected an integer, found {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "field `status`: expected an integer, found {}",
+                kind(other)
+            ))
+        }
     };
     let mut reply = Reply::new(status, "");
     match map.get("headers") {
@@ -48,27 +57,51 @@ pub fn reply_from_object(map: &Map<String, Value>) -> Result<(Reply, Option<Stri
             for (k, v) in h {
                 match v {
                     Value::String(s) => reply.headers.push((k.to_ascii_lowercase(), s.clone())),
-                    other => return Err(format!("field `headers.{k}`: expected a string, found {}", kind(other))),
+                    other => {
+                        return Err(format!(
+                            "field `headers.{k}`: expected a string, found {}",
+                            kind(other)
+                        ))
+                    }
                 }
             }
         }
-        Some(other) => return Err(format!("field `headers`: expected an object, found {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "field `headers`: expected an object, found {}",
+                kind(other)
+            ))
+        }
     }
     match map.get("body") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => reply.body = s.clone(),
-        Some(other) => return Err(format!("field `body`: expected a string, found {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "field `body`: expected a string, found {}",
+                kind(other)
+            ))
+        }
     }
     match map.get("transport") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "http" => reply.transport = Some(Transport::Http),
         Some(Value::String(t)) if t == "sse" => reply.transport = Some(Transport::Sse),
-        Some(other) => return Err(format!("field `transport`: expected \"http\" or \"sse\", found {other}")),
+        Some(other) => {
+            return Err(format!(
+                "field `transport`: expected \"http\" or \"sse\", found {other}"
+            ))
+        }
     }
     let id = match map.get("id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => return Err(format!("field `id`: expected a string, found {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "field `id`: expected a string, found {}",
+                kind(other)
+            ))
+        }
     };
     Ok((reply, id))
 }
@@ -87,7 +120,10 @@ fn kind(v: &Value) -> &'static str {
 /// Classifies one line; `Err` carries the reason the line was rejected.
 pub fn classify_line(line: &str) -> Result<Classified, String> {
     let (reply, id) = parse_line(line)?;
-    Ok(Classified { id, verdict: classify(&reply) })
+    Ok(Classified {
+        id,
+        verdict: classify(&reply),
+    })
 }
 
 /// The output line for a classified input (`explain` adds the deciding rule and flags).
@@ -96,12 +132,21 @@ pub fn output_line(c: &Classified, explain: bool) -> String {
     if let Some(id) = &c.id {
         m.insert("id".into(), Value::String(id.clone()));
     }
-    m.insert("class".into(), Value::String(c.verdict.class.label().into()));
-    m.insert("retry_after_ms".into(), c.verdict.retry_after_ms.map_or(Value::Null, |ms| Value::from(ms)));
+    m.insert(
+        "class".into(),
+        Value::String(c.verdict.class.label().into()),
+    );
+    m.insert(
+        "retry_after_ms".into(),
+        c.verdict.retry_after_ms.map_or(Value::Null, Value::from),
+    );
     if explain {
         m.insert("reason".into(), Value::String(c.verdict.reason.into()));
         m.insert("soft".into(), Value::Bool(c.verdict.soft));
-        m.insert("partial_output".into(), Value::Bool(c.verdict.partial_output));
+        m.insert(
+            "partial_output".into(),
+            Value::Bool(c.verdict.partial_output),
+        );
     }
     Value::Object(m).to_string()
 }

@@ -9,7 +9,10 @@
 
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
-use crate::policy::{Attribution, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode, SoftFailures, StatusAction};
+use crate::policy::{
+    Attribution, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode, SoftFailures,
+    StatusAction,
+};
 use crate::pool::{KeyState, Pool, PoolKey, Strategy};
 use crate::reply::Reply;
 use crate::trace::{Decision, Event, KeyId, Names, ReqId, WaitKind};
@@ -149,9 +152,21 @@ impl Engine {
             names.providers.push(p.name);
             let mut pool = Pool::new(p.keys, p.strategy);
             pool.count_uses = policy.least_used_counts;
-            provs.push(Prov { pool, fallback_for: p.fallback_for, base });
+            provs.push(Prov {
+                pool,
+                fallback_for: p.fallback_for,
+                base,
+            });
         }
-        Engine { policy, provs, names, rng: ChaCha8Rng::seed_from_u64(seed), reqs: Vec::new(), trace: Vec::new(), record: true }
+        Engine {
+            policy,
+            provs,
+            names,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            reqs: Vec::new(),
+            trace: Vec::new(),
+            record: true,
+        }
     }
 
     /// The policy in force.
@@ -199,9 +214,16 @@ impl Engine {
     /// Starts a request at `now`.
     pub fn start(&mut self, now: u64) -> Step {
         let req = self.reqs.len() as ReqId;
-        let primary = self.provs.iter().position(|p| p.fallback_for.is_none()).unwrap_or(0) as u32;
+        let primary = self
+            .provs
+            .iter()
+            .position(|p| p.fallback_for.is_none())
+            .unwrap_or(0) as u32;
         let advance = self.policy.round_robin_advance;
-        let rr_start = self.provs.get_mut(primary as usize).map_or(0, |p| p.pool.start_request(advance));
+        let rr_start = self
+            .provs
+            .get_mut(primary as usize)
+            .map_or(0, |p| p.pool.start_request(advance));
         self.reqs.push(Req {
             start: now,
             deadline: now.saturating_add(self.policy.deadline_ms),
@@ -219,7 +241,11 @@ impl Engine {
             retried_first: Vec::new(),
             done: false,
         });
-        self.emit(Event::RequestStart { t: now, req, provider: primary });
+        self.emit(Event::RequestStart {
+            t: now,
+            req,
+            provider: primary,
+        });
         self.next(req, now)
     }
 
@@ -250,15 +276,16 @@ impl Engine {
         let is_2xx = (200..300).contains(&status);
         let status_action = pol.status_actions.get(&status).copied();
         let mut class = pol.status_classes.get(&status).copied().unwrap_or(v.class);
-        if is_2xx && v.class != Class::Success {
-            if pol.soft_failures == SoftFailures::Success
+        if is_2xx
+            && v.class != Class::Success
+            && (pol.soft_failures == SoftFailures::Success
                 || (pol.empty_is_success && v.class == Class::EmptySuccess)
-                || (pol.partial_output_is_success && v.partial_output)
-            {
-                class = Class::Success;
-            }
+                || (pol.partial_output_is_success && v.partial_output))
+        {
+            class = Class::Success;
         }
-        let soft_retry_same = is_2xx && class != Class::Success && pol.soft_failures == SoftFailures::RetrySame;
+        let soft_retry_same =
+            is_2xx && class != Class::Success && pol.soft_failures == SoftFailures::RetrySame;
         let ra = match (pol.retry_after, self.reqs[req as usize].first_ra) {
             (RetryAfterMode::FirstOnly, Some(first)) if v.retry_after_ms.is_some() => Some(first),
             _ => v.retry_after_ms,
@@ -302,11 +329,19 @@ impl Engine {
         let rule = self.policy.rules.for_class(class);
         // A probe (or any attempt) that got past authentication proves the credential.
         if class != Class::Auth && self.provs[p as usize].pool.credential_ok(send.key) {
-            self.emit(Event::Restore { t: now, key: send.key_id, req, attempt: send.attempt });
+            self.emit(Event::Restore {
+                t: now,
+                key: send.key_id,
+                req,
+                attempt: send.attempt,
+            });
         }
         let target = match self.policy.attribution {
             Attribution::ServingKey => send.key,
-            Attribution::LastSelected => self.provs[p as usize].pool.last_selected().unwrap_or(send.key),
+            Attribution::LastSelected => self.provs[p as usize]
+                .pool
+                .last_selected()
+                .unwrap_or(send.key),
         };
         match rule.key {
             KeyAction::None => {}
@@ -320,17 +355,37 @@ impl Engine {
                 for m in members {
                     if let Some(u) = self.provs[p as usize].pool.bench(m, until, class) {
                         let key = self.provs[p as usize].base + m;
-                        self.emit(Event::Bench { t: now, key, until: u, reason: class, req, attempt: send.attempt });
+                        self.emit(Event::Bench {
+                            t: now,
+                            key,
+                            until: u,
+                            reason: class,
+                            req,
+                            attempt: send.attempt,
+                        });
                     }
                 }
             }
             KeyAction::Disable => {
-                let probe_at = self.provs[p as usize].pool.disable(target, now, self.policy.probe_after_ms, self.policy.probe_factor);
+                let probe_at = self.provs[p as usize].pool.disable(
+                    target,
+                    now,
+                    self.policy.probe_after_ms,
+                    self.policy.probe_factor,
+                );
                 let key = self.provs[p as usize].base + target;
-                self.emit(Event::Disable { t: now, key, probe_at: (probe_at != u64::MAX).then_some(probe_at), req, attempt: send.attempt });
+                self.emit(Event::Disable {
+                    t: now,
+                    key,
+                    probe_at: (probe_at != u64::MAX).then_some(probe_at),
+                    req,
+                    attempt: send.attempt,
+                });
             }
         }
-        if matches!(class, Class::QuotaExhausted | Class::Auth) && rule.request == RequestAction::Rotate {
+        if matches!(class, Class::QuotaExhausted | Class::Auth)
+            && rule.request == RequestAction::Rotate
+        {
             let r = &mut self.reqs[req as usize];
             if !r.banned.contains(&send.key) {
                 r.banned.push(send.key);
@@ -339,7 +394,9 @@ impl Engine {
         match rule.request {
             RequestAction::Done => self.succeed(req, now),
             RequestAction::Rotate => {
-                if self.policy.retry_same_key_first.contains(&class) && !self.reqs[req as usize].retried_first.contains(&send.key) {
+                if self.policy.retry_same_key_first.contains(&class)
+                    && !self.reqs[req as usize].retried_first.contains(&send.key)
+                {
                     let retries = {
                         let r = &mut self.reqs[req as usize];
                         r.retried_first.push(send.key);
@@ -373,14 +430,23 @@ impl Engine {
     fn decide(&mut self, req: ReqId, now: u64, decision: Decision, until: Option<u64>) {
         let r = &self.reqs[req as usize];
         let (retries, provider) = (r.retries, r.provider);
-        self.emit(Event::Decision { t: now, req, decision, until, retries, provider });
+        self.emit(Event::Decision {
+            t: now,
+            req,
+            decision,
+            until,
+            retries,
+            provider,
+        });
     }
 
     /// Back off (or honour `ra`) and try again, on `same` key or another.
     fn retry(&mut self, req: ReqId, now: u64, same: Option<u32>, ra: Option<u64>) -> Step {
         let n = self.reqs[req as usize].retries;
         if n >= self.policy.max_retries {
-            let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            let c = self.reqs[req as usize]
+                .last_class
+                .unwrap_or(Class::ServerError);
             return self.leave_provider(req, now, c);
         }
         let mut delay = match ra {
@@ -390,7 +456,9 @@ impl Engine {
         if delay > self.policy.max_wait_ms {
             match self.policy.long_retry_after {
                 LongWait::GiveUp => {
-                    let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+                    let c = self.reqs[req as usize]
+                        .last_class
+                        .unwrap_or(Class::ServerError);
                     return self.leave_provider(req, now, c);
                 }
                 LongWait::Backoff => delay = self.jittered_backoff(n),
@@ -398,7 +466,9 @@ impl Engine {
         }
         let until = now.saturating_add(delay);
         if until > self.reqs[req as usize].deadline {
-            let c = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            let c = self.reqs[req as usize]
+                .last_class
+                .unwrap_or(Class::ServerError);
             return self.leave_provider(req, now, c);
         }
         let r = &mut self.reqs[req as usize];
@@ -429,7 +499,9 @@ impl Engine {
                 let r = &self.reqs[req as usize];
                 (r.provider, r.attempts, r.deadline)
             };
-            let last = self.reqs[req as usize].last_class.unwrap_or(Class::ServerError);
+            let last = self.reqs[req as usize]
+                .last_class
+                .unwrap_or(Class::ServerError);
             if attempts >= self.policy.max_attempts || now >= deadline {
                 return self.fail(req, now, last);
             }
@@ -453,9 +525,23 @@ impl Engine {
                 let key_id = prov.base + k;
                 let r = &mut self.reqs[req as usize];
                 r.attempts += 1;
-                let send = Send { req, attempt: r.attempts, provider: p, key: k, key_id, probe };
+                let send = Send {
+                    req,
+                    attempt: r.attempts,
+                    provider: p,
+                    key: k,
+                    key_id,
+                    probe,
+                };
                 r.in_flight = Some(send);
-                self.emit(Event::Attempt { t: now, req, attempt: send.attempt, provider: p, key: key_id, probe });
+                self.emit(Event::Attempt {
+                    t: now,
+                    req,
+                    attempt: send.attempt,
+                    provider: p,
+                    key: key_id,
+                    probe,
+                });
                 return Step::Send(send);
             }
             // No key to call: wait for the earliest benched one, or leave this provider.
@@ -463,7 +549,10 @@ impl Engine {
             if self.policy.wait_for_benched {
                 if let Some((t, _, _)) = self.provs[p as usize].pool.earliest_ready(&banned) {
                     let r = &self.reqs[req as usize];
-                    if t.saturating_sub(now) <= self.policy.max_wait_ms && t <= r.deadline && r.retries < self.policy.max_retries {
+                    if t.saturating_sub(now) <= self.policy.max_wait_ms
+                        && t <= r.deadline
+                        && r.retries < self.policy.max_retries
+                    {
                         let r = &mut self.reqs[req as usize];
                         r.retries += 1;
                         r.allow_tried = true;
@@ -474,7 +563,10 @@ impl Engine {
             }
             let class = match self.reqs[req as usize].last_class {
                 Some(c) => c,
-                None => self.provs[p as usize].pool.earliest_ready(&[]).map_or(Class::ServerError, |e| e.1),
+                None => self.provs[p as usize]
+                    .pool
+                    .earliest_ready(&[])
+                    .map_or(Class::ServerError, |e| e.1),
             };
             match self.next_provider(p, None) {
                 Some(np) => {
@@ -488,14 +580,18 @@ impl Engine {
 
     /// The next provider after `p` for a generic fallback (`class: None`) or for a stop on `class`.
     fn next_provider(&self, p: u32, class: Option<Class>) -> Option<u32> {
-        self.provs.iter().enumerate().skip(p as usize + 1).find_map(|(i, prov)| {
-            let fits = match (&prov.fallback_for, class) {
-                (None, None) => true,
-                (Some(cs), Some(c)) => cs.contains(&c),
-                _ => false,
-            };
-            fits.then_some(i as u32)
-        })
+        self.provs
+            .iter()
+            .enumerate()
+            .skip(p as usize + 1)
+            .find_map(|(i, prov)| {
+                let fits = match (&prov.fallback_for, class) {
+                    (None, None) => true,
+                    (Some(cs), Some(c)) => cs.contains(&c),
+                    _ => false,
+                };
+                fits.then_some(i as u32)
+            })
     }
 
     fn switch_provider(&mut self, req: ReqId, now: u64, np: u32) {
@@ -541,8 +637,23 @@ impl Engine {
         let r = &mut self.reqs[req as usize];
         r.done = true;
         let attempts = r.attempts;
-        self.emit(Event::RequestEnd { t: now, req, success: true, class: Class::Success, attempts, ready_at: None });
-        Step::Done(Outcome { req, success: true, class: Class::Success, attempts, ended_at: now, ready_at: None, keys: Vec::new() })
+        self.emit(Event::RequestEnd {
+            t: now,
+            req,
+            success: true,
+            class: Class::Success,
+            attempts,
+            ready_at: None,
+        });
+        Step::Done(Outcome {
+            req,
+            success: true,
+            class: Class::Success,
+            attempts,
+            ended_at: now,
+            ready_at: None,
+            keys: Vec::new(),
+        })
     }
 
     fn fail(&mut self, req: ReqId, now: u64, class: Class) -> Step {
@@ -569,8 +680,23 @@ impl Engine {
         let r = &mut self.reqs[req as usize];
         r.done = true;
         let attempts = r.attempts;
-        self.emit(Event::RequestEnd { t: now, req, success: false, class, attempts, ready_at });
-        Step::Done(Outcome { req, success: false, class, attempts, ended_at: now, ready_at, keys })
+        self.emit(Event::RequestEnd {
+            t: now,
+            req,
+            success: false,
+            class,
+            attempts,
+            ready_at,
+        });
+        Step::Done(Outcome {
+            req,
+            success: false,
+            class,
+            attempts,
+            ended_at: now,
+            ready_at,
+            keys,
+        })
     }
 
     /// Every key's state at `now`, by key id (benches that ended by `now` are ready).

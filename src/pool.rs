@@ -12,7 +12,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
 /// How the next key is chosen, evaluated per request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Priority order: the first ready key.
@@ -221,7 +223,11 @@ impl Pool {
     }
 
     fn ord(&self, k: u32) -> (u64, u32) {
-        let primary = if self.strategy == Strategy::LeastUsed { self.uses[k as usize] } else { 0 };
+        let primary = if self.strategy == Strategy::LeastUsed {
+            self.uses[k as usize]
+        } else {
+            0
+        };
         (primary, self.rank[k as usize])
     }
 
@@ -249,7 +255,10 @@ impl Pool {
     }
 
     fn is_in_ready(&self, k: u32) -> bool {
-        matches!(self.state[k as usize], KeyState::Ready | KeyState::ProbeDue { .. })
+        matches!(
+            self.state[k as usize],
+            KeyState::Ready | KeyState::ProbeDue { .. }
+        )
     }
 
     /// Brings back every key whose bench ended or whose probe is due by `now`.
@@ -283,7 +292,13 @@ impl Pool {
     }
 
     /// The strategy's next selectable key not in `exclude` (call [`Pool::refresh`] first).
-    pub fn select<R: Rng>(&self, _now: u64, exclude: &[u32], rr_start: u32, rng: &mut R) -> Option<u32> {
+    pub fn select<R: Rng>(
+        &self,
+        _now: u64,
+        exclude: &[u32],
+        rr_start: u32,
+        rng: &mut R,
+    ) -> Option<u32> {
         let ok = |&(_, r): &(u64, u32)| {
             let k = self.at_rank[r as usize];
             (!exclude.contains(&k)).then_some(k)
@@ -307,7 +322,9 @@ impl Pool {
                     }
                 }
                 let off = rng.random_range(0..n);
-                (0..n).map(|i| self.ready_list[(off + i) % n]).find(|k| !exclude.contains(k))
+                (0..n)
+                    .map(|i| self.ready_list[(off + i) % n])
+                    .find(|k| !exclude.contains(k))
             }
         }
     }
@@ -361,9 +378,10 @@ impl Pool {
     pub fn disable(&mut self, k: u32, now: u64, interval: Option<u64>, factor: u64) -> u64 {
         let interval = match (self.state[k as usize], interval) {
             (_, None) => u64::MAX,
-            (KeyState::Probing { interval: prev } | KeyState::ProbeDue { interval: prev }, Some(_)) => {
-                prev.saturating_mul(factor.max(1))
-            }
+            (
+                KeyState::Probing { interval: prev } | KeyState::ProbeDue { interval: prev },
+                Some(_),
+            ) => prev.saturating_mul(factor.max(1)),
             (KeyState::Disabled { interval: prev, .. }, Some(_)) => prev,
             (_, Some(i)) => i,
         };
@@ -405,7 +423,10 @@ impl Pool {
             self.wake.pop();
         }
         if exclude.is_empty() {
-            return self.wake.peek().map(|&Reverse((t, k))| (t, self.reason(k), k));
+            return self
+                .wake
+                .peek()
+                .map(|&Reverse((t, k))| (t, self.reason(k), k));
         }
         // Rare path (a request banned some keys): look a little deeper.
         let mut best: Option<(u64, Class, u32)> = None;
@@ -444,16 +465,34 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn pool(n: usize, s: Strategy) -> Pool {
-        let keys = (0..n).map(|i| PoolKey { label: format!("k{i}"), priority: 0, group: None }).collect();
+        let keys = (0..n)
+            .map(|i| PoolKey {
+                label: format!("k{i}"),
+                priority: 0,
+                group: None,
+            })
+            .collect();
         Pool::new(keys, s)
     }
 
     #[test]
     fn fill_first_walks_priority_skipping_tried() {
         let keys = vec![
-            PoolKey { label: "a".into(), priority: 5, group: None },
-            PoolKey { label: "b".into(), priority: 1, group: None },
-            PoolKey { label: "c".into(), priority: 3, group: None },
+            PoolKey {
+                label: "a".into(),
+                priority: 5,
+                group: None,
+            },
+            PoolKey {
+                label: "b".into(),
+                priority: 1,
+                group: None,
+            },
+            PoolKey {
+                label: "c".into(),
+                priority: 3,
+                group: None,
+            },
         ];
         let p = Pool::new(keys, Strategy::FillFirst);
         let mut rng = ChaCha8Rng::from_seed_u64(0);
@@ -528,7 +567,9 @@ mod tests {
         let p = pool(5, Strategy::Random);
         let pick = |seed| {
             let mut rng = ChaCha8Rng::from_seed_u64(seed);
-            (0..10).map(|_| p.select(0, &[0, 1], 0, &mut rng).unwrap()).collect::<Vec<_>>()
+            (0..10)
+                .map(|_| p.select(0, &[0, 1], 0, &mut rng).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(pick(7), pick(7));
         assert!(pick(7).iter().all(|k| *k >= 2));

@@ -55,7 +55,14 @@ pub enum Event {
     /// A request arrived.
     RequestStart { t: u64, req: ReqId, provider: u32 },
     /// An upstream call was sent.
-    Attempt { t: u64, req: ReqId, attempt: u32, provider: u32, key: KeyId, probe: bool },
+    Attempt {
+        t: u64,
+        req: ReqId,
+        attempt: u32,
+        provider: u32,
+        key: KeyId,
+        probe: bool,
+    },
     /// Its reply, as classified (`treated_as` when the policy read it otherwise).
     Reply {
         t: u64,
@@ -71,15 +78,47 @@ pub enum Event {
         reason: &'static str,
     },
     /// A key was benched until `until` because of `(req, attempt)`.
-    Bench { t: u64, key: KeyId, until: u64, reason: Class, req: ReqId, attempt: u32 },
+    Bench {
+        t: u64,
+        key: KeyId,
+        until: u64,
+        reason: Class,
+        req: ReqId,
+        attempt: u32,
+    },
     /// A key was disabled; its next probe is due at `probe_at` (`None`: never).
-    Disable { t: u64, key: KeyId, probe_at: Option<u64>, req: ReqId, attempt: u32 },
+    Disable {
+        t: u64,
+        key: KeyId,
+        probe_at: Option<u64>,
+        req: ReqId,
+        attempt: u32,
+    },
     /// A disabled key's probe succeeded: it is back in service.
-    Restore { t: u64, key: KeyId, req: ReqId, attempt: u32 },
+    Restore {
+        t: u64,
+        key: KeyId,
+        req: ReqId,
+        attempt: u32,
+    },
     /// What the engine decided for a request.
-    Decision { t: u64, req: ReqId, decision: Decision, until: Option<u64>, retries: u32, provider: u32 },
+    Decision {
+        t: u64,
+        req: ReqId,
+        decision: Decision,
+        until: Option<u64>,
+        retries: u32,
+        provider: u32,
+    },
     /// The request ended.
-    RequestEnd { t: u64, req: ReqId, success: bool, class: Class, attempts: u32, ready_at: Option<u64> },
+    RequestEnd {
+        t: u64,
+        req: ReqId,
+        success: bool,
+        class: Class,
+        attempts: u32,
+        ready_at: Option<u64>,
+    },
 }
 
 impl Event {
@@ -102,11 +141,32 @@ impl Event {
         let k = |id: KeyId| names.key(id);
         let p = |id: u32| names.provider(id);
         match *self {
-            Event::RequestStart { t, req, provider } => json!({"t": t, "ev": "request_start", "req": req, "provider": p(provider)}),
-            Event::Attempt { t, req, attempt, provider, key, probe } => {
+            Event::RequestStart { t, req, provider } => {
+                json!({"t": t, "ev": "request_start", "req": req, "provider": p(provider)})
+            }
+            Event::Attempt {
+                t,
+                req,
+                attempt,
+                provider,
+                key,
+                probe,
+            } => {
                 json!({"t": t, "ev": "attempt", "req": req, "attempt": attempt, "provider": p(provider), "key": k(key), "probe": probe})
             }
-            Event::Reply { t, req, attempt, key, status, class, retry_after_ms, soft, partial, treated_as, reason } => {
+            Event::Reply {
+                t,
+                req,
+                attempt,
+                key,
+                status,
+                class,
+                retry_after_ms,
+                soft,
+                partial,
+                treated_as,
+                reason,
+            } => {
                 let mut v = json!({"t": t, "ev": "reply", "req": req, "attempt": attempt, "key": k(key), "status": status,
                     "class": class.label(), "retry_after_ms": retry_after_ms, "soft": soft, "partial": partial, "rule": reason});
                 if let Some(c) = treated_as {
@@ -114,24 +174,59 @@ impl Event {
                 }
                 v
             }
-            Event::Bench { t, key, until, reason, req, attempt } => {
+            Event::Bench {
+                t,
+                key,
+                until,
+                reason,
+                req,
+                attempt,
+            } => {
                 json!({"t": t, "ev": "bench", "key": k(key), "until": until, "reason": reason.label(), "req": req, "attempt": attempt})
             }
-            Event::Disable { t, key, probe_at, req, attempt } => {
+            Event::Disable {
+                t,
+                key,
+                probe_at,
+                req,
+                attempt,
+            } => {
                 json!({"t": t, "ev": "disable", "key": k(key), "probe_at": probe_at, "req": req, "attempt": attempt})
             }
-            Event::Restore { t, key, req, attempt } => json!({"t": t, "ev": "restore", "key": k(key), "req": req, "attempt": attempt}),
-            Event::Decision { t, req, decision, until, retries, provider } => {
+            Event::Restore {
+                t,
+                key,
+                req,
+                attempt,
+            } => json!({"t": t, "ev": "restore", "key": k(key), "req": req, "attempt": attempt}),
+            Event::Decision {
+                t,
+                req,
+                decision,
+                until,
+                retries,
+                provider,
+            } => {
                 let mut v = json!({"t": t, "ev": "decision", "req": req, "decision": decision.label(), "retries": retries, "provider": p(provider)});
                 if let Some(u) = until {
                     v["until"] = json!(u);
                 }
                 if let Decision::Wait(w) = decision {
-                    v["wait"] = json!(match w { WaitKind::Backoff => "backoff", WaitKind::BenchedKey => "benched_key" });
+                    v["wait"] = json!(match w {
+                        WaitKind::Backoff => "backoff",
+                        WaitKind::BenchedKey => "benched_key",
+                    });
                 }
                 v
             }
-            Event::RequestEnd { t, req, success, class, attempts, ready_at } => json!({"t": t, "ev": "request_end", "req": req,
+            Event::RequestEnd {
+                t,
+                req,
+                success,
+                class,
+                attempts,
+                ready_at,
+            } => json!({"t": t, "ev": "request_end", "req": req,
                 "outcome": if success { "success" } else { "failed" }, "class": class.label(), "attempts": attempts, "ready_at": ready_at}),
         }
     }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn keypool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keypool")).args(args).output().expect("keypool runs")
+    Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .args(args)
+        .output()
+        .expect("keypool runs")
 }
 
 fn keypool_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -39,12 +42,21 @@ fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn run_shipped_scenarios_passes() {
-    let o = keypool(&["run", "--mutants", "-q", root().join("scenarios").to_str().unwrap()]);
+    let o = keypool(&[
+        "run",
+        "--mutants",
+        "-q",
+        root().join("scenarios").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("0 violated"));
 }
@@ -64,12 +76,39 @@ fn every_catalogue_mutant_fails_its_scenario() {
 fn malformed_scenarios_exit_2_naming_file_and_place() {
     let good = std::fs::read_to_string(root().join("scenarios/hermes-4300.json")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.json", good.as_bytes()[..good.len() / 2].to_vec(), "truncated.json:"),
+        (
+            "truncated.json",
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            "truncated.json:",
+        ),
         ("empty.json", Vec::new(), "empty file"),
-        ("binary.json", vec![0xff, 0xfe, 0x00, 0x13, 0x37, 0x80], "not UTF-8"),
-        ("unknown-field.json", good.replacen("\"seed\"", "\"sede\": 1, \"seed\"", 1).into_bytes(), "unknown field `sede`"),
-        ("wrong-type.json", good.replacen("\"seed\": 7", "\"seed\": \"seven\"", 1).into_bytes(), "field `seed`"),
-        ("unknown-preset.json", good.replacen("\"workload\"", "\"policy\": {\"preset\": \"nope\"}, \"workload\"", 1).into_bytes(), "unknown preset `nope`"),
+        (
+            "binary.json",
+            vec![0xff, 0xfe, 0x00, 0x13, 0x37, 0x80],
+            "not UTF-8",
+        ),
+        (
+            "unknown-field.json",
+            good.replacen("\"seed\"", "\"sede\": 1, \"seed\"", 1)
+                .into_bytes(),
+            "unknown field `sede`",
+        ),
+        (
+            "wrong-type.json",
+            good.replacen("\"seed\": 7", "\"seed\": \"seven\"", 1)
+                .into_bytes(),
+            "field `seed`",
+        ),
+        (
+            "unknown-preset.json",
+            good.replacen(
+                "\"workload\"",
+                "\"policy\": {\"preset\": \"nope\"}, \"workload\"",
+                1,
+            )
+            .into_bytes(),
+            "unknown preset `nope`",
+        ),
         ("not-json.json", b"name: yaml?".to_vec(), "not-json.json:1"),
     ];
     for (name, bytes, needle) in cases {
@@ -77,7 +116,10 @@ fn malformed_scenarios_exit_2_naming_file_and_place() {
         let o = keypool(&["run", p.to_str().unwrap()]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {t}");
-        assert!(t.contains(name), "{name}: error does not name the file: {t}");
+        assert!(
+            t.contains(name),
+            "{name}: error does not name the file: {t}"
+        );
         assert!(t.contains(needle), "{name}: expected `{needle}` in: {t}");
         assert!(!t.contains("panicked"), "{name}: {t}");
     }
@@ -85,7 +127,12 @@ fn malformed_scenarios_exit_2_naming_file_and_place() {
 
 #[test]
 fn unknown_policy_flag_is_bad_input() {
-    let o = keypool(&["run", "--policy", "nope", root().join("scenarios").to_str().unwrap()]);
+    let o = keypool(&[
+        "run",
+        "--policy",
+        "nope",
+        root().join("scenarios").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -115,7 +162,10 @@ fn traces_are_identical_run_after_run_and_hold_no_secret() {
 
 #[test]
 fn classify_corpus_agrees_with_labels() {
-    let o = keypool(&["classify", root().join("tests/fixtures/dev.jsonl").to_str().unwrap()]);
+    let o = keypool(&[
+        "classify",
+        root().join("tests/fixtures/dev.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     let input = std::fs::read_to_string(root().join("tests/fixtures/dev.jsonl")).unwrap();
@@ -137,11 +187,16 @@ fn classify_rejects_junk_lines_and_goes_on() {
     input.extend_from_slice(b"not json\n\n");
     input.extend_from_slice(&[0xff, 0xfe, 0x00, b'\n']);
     input.extend_from_slice(b"[1,2,3]\n{\"status\":\"429\"}\n{\"status\":700}\n");
-    input.extend_from_slice(b"{\"id\":\"b\",\"status\":200,\"body\":\"{\\\"choices\\\":[]}\",\"class\":\"ignored\"}\n");
+    input.extend_from_slice(
+        b"{\"id\":\"b\",\"status\":200,\"body\":\"{\\\"choices\\\":[]}\",\"class\":\"ignored\"}\n",
+    );
     let o = keypool_stdin(&["classify"], &input);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8(o.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 7, "{out}");
     assert_eq!(lines[0]["class"], "rate_limit");
     assert_eq!(lines[0]["id"], "a");
@@ -159,8 +214,15 @@ fn classify_rejects_junk_lines_and_goes_on() {
 #[test]
 fn classify_survives_huge_and_deep_input() {
     // A 100 MB line, and JSON nested 100,000 deep: no panic, no hang, one answer each.
-    let big = format!("{{\"status\":200,\"body\":\"{}\"}}\n", "a".repeat(100 * 1024 * 1024));
-    let deep = format!("{{\"status\":500,\"body\":\"{}{}\"}}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let big = format!(
+        "{{\"status\":200,\"body\":\"{}\"}}\n",
+        "a".repeat(100 * 1024 * 1024)
+    );
+    let deep = format!(
+        "{{\"status\":500,\"body\":\"{}{}\"}}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let deep_outer = format!("{}\n", "[".repeat(100_000));
     let mut input = big.into_bytes();
     input.extend_from_slice(deep.as_bytes());
@@ -170,7 +232,11 @@ fn classify_survives_huge_and_deep_input() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(lines[0].contains("\"class\":\"success\""), "{}", lines[0]);
-    assert!(lines[1].contains("\"class\":\"server_error\""), "{}", lines[1]);
+    assert!(
+        lines[1].contains("\"class\":\"server_error\""),
+        "{}",
+        lines[1]
+    );
     assert!(lines[2].contains("\"line\":3"), "{}", lines[2]);
     assert_eq!(o.status.code(), Some(2));
 }

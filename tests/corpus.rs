@@ -14,13 +14,17 @@ fn corpus_labels_agree() {
             continue;
         }
         n += 1;
-        let label: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("fixture line {}: {e}", i + 1));
+        let label: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("fixture line {}: {e}", i + 1));
         let got = classify_line(line).unwrap_or_else(|e| panic!("fixture line {}: {e}", i + 1));
         let want_class = label["class"].as_str().expect("class");
         let want_ra = label["retry_after_ms"].as_u64();
         let id = label["id"].as_str().unwrap_or("?");
         if got.verdict.class.label() != want_class {
-            failures.push(format!("{id}: class {} ({}), want {want_class}", got.verdict.class, got.verdict.reason));
+            failures.push(format!(
+                "{id}: class {} ({}), want {want_class}",
+                got.verdict.class, got.verdict.reason
+            ));
         }
         let ra_ok = match (got.verdict.retry_after_ms, want_ra) {
             (None, None) => true,
@@ -28,9 +32,17 @@ fn corpus_labels_agree() {
             _ => false,
         };
         if !ra_ok {
-            failures.push(format!("{id}: retry_after_ms {:?}, want {want_ra:?}", got.verdict.retry_after_ms));
+            failures.push(format!(
+                "{id}: retry_after_ms {:?}, want {want_ra:?}",
+                got.verdict.retry_after_ms
+            ));
         }
     }
     assert!(n >= 47, "fixture has {n} lines");
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

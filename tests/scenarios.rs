@@ -6,7 +6,7 @@
 use keypool::check;
 use keypool::scenario;
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn main() {
     let args = Arguments::from_args();
@@ -19,15 +19,22 @@ fn main() {
             Ok(s) => s,
             Err(e) => {
                 let msg = e.to_string();
-                trials.push(Trial::test(format!("scenarios::{stem}"), move || Err(Failed::from(msg))));
+                trials.push(Trial::test(format!("scenarios::{stem}"), move || {
+                    Err(Failed::from(msg))
+                }));
                 continue;
             }
         };
         let sc2 = sc.clone();
-        trials.push(Trial::test(format!("scenarios::{stem}"), move || reference(&sc2)));
+        trials.push(Trial::test(format!("scenarios::{stem}"), move || {
+            reference(&sc2)
+        }));
         for name in sc.mutants.keys() {
             let (sc3, name3, file) = (sc.clone(), name.clone(), f.clone());
-            trials.push(Trial::test(format!("scenarios::{stem}::mutant::{name}"), move || mutant(&sc3, &name3, &file)));
+            trials.push(Trial::test(
+                format!("scenarios::{stem}::mutant::{name}"),
+                move || mutant(&sc3, &name3, &file),
+            ));
         }
     }
     libtest_mimic::run(&args, trials).exit();
@@ -39,12 +46,18 @@ fn reference(sc: &scenario::Scenario) -> Result<(), Failed> {
         return Ok(());
     }
     let lines: Vec<String> = run.violations.iter().map(|v| format!("  {v}")).collect();
-    Err(format!("{} violation(s) under {}:\n{}\n{}", lines.len(), run.preset, lines.join("\n"), check::report_text(&run)).into())
+    Err(format!(
+        "{} violation(s) under {}:\n{}\n{}",
+        lines.len(),
+        run.preset,
+        lines.join("\n"),
+        check::report_text(&run)
+    )
+    .into())
 }
 
-fn mutant(sc: &scenario::Scenario, name: &str, file: &PathBuf) -> Result<(), Failed> {
-    let verdicts = check::run_mutants(sc)?;
-    let v = verdicts.iter().find(|v| v.mutant == name).expect("declared mutant ran");
+fn mutant(sc: &scenario::Scenario, name: &str, file: &Path) -> Result<(), Failed> {
+    let v = check::run_mutant(sc, name)?;
     if v.as_declared() {
         return Ok(());
     }

@@ -3,7 +3,10 @@
 //! OpenAI chat and Responses, Assistants runs, Anthropic messages, Gemini, Cohere, Bedrock
 //! Converse, Ollama.
 
-use super::retry_after::{date_in_text, duration_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms, BodyHints};
+use super::retry_after::{
+    date_in_text, duration_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms,
+    BodyHints,
+};
 use super::text::{Hay, TextCtx};
 use crate::class::Class;
 use serde_json::Value;
@@ -69,7 +72,9 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
     if let Some(resp) = v.get("response").filter(|r| r.is_object()) {
         if s(v, "type").is_some_and(|t| t.starts_with("response.")) {
             let mut i = inspect(resp);
-            if s(v, "type") == Some("response.completed") || s(v, "type") == Some("response.incomplete") {
+            if s(v, "type") == Some("response.completed")
+                || s(v, "type") == Some("response.incomplete")
+            {
                 i.terminal = true;
             }
             if s(v, "type") == Some("response.failed") && i.error.is_none() {
@@ -80,7 +85,9 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
     }
     if let Some(t) = s(v, "type") {
         match t {
-            "response.output_text.delta" | "response.refusal.delta" | "response.function_call_arguments.delta" => {
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta" => {
                 out.known_shape = true;
                 out.output = nonempty_str(v.get("delta"));
                 if t == "response.refusal.delta" && out.output {
@@ -98,9 +105,10 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             }
             "content_block_start" => {
                 out.known_shape = true;
-                out.output = v
-                    .get("content_block")
-                    .is_some_and(|b| s(b, "type").is_some_and(|t| t != "text" && t != "thinking") || nonempty_str(b.get("text")));
+                out.output = v.get("content_block").is_some_and(|b| {
+                    s(b, "type").is_some_and(|t| t != "text" && t != "thinking")
+                        || nonempty_str(b.get("text"))
+                });
                 return out;
             }
             "message_delta" => {
@@ -131,7 +139,10 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
                 return out;
             }
             "failed" | "expired" => {
-                let e = v.get("error").filter(|e| !e.is_null()).or(v.get("last_error").filter(|e| !e.is_null()));
+                let e = v
+                    .get("error")
+                    .filter(|e| !e.is_null())
+                    .or(v.get("last_error").filter(|e| !e.is_null()));
                 let mut found = match e {
                     Some(e) => collect_error(e, v),
                     None => ErrorFound::default(),
@@ -146,7 +157,10 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             "incomplete" => {
                 out.known_shape = true;
                 out.terminal = true;
-                let reason = v.get("incomplete_details").and_then(|d| s(d, "reason")).unwrap_or("");
+                let reason = v
+                    .get("incomplete_details")
+                    .and_then(|d| s(d, "reason"))
+                    .unwrap_or("");
                 if reason.contains("content_filter") {
                     out.policy = Some("responses: incomplete, content_filter");
                 }
@@ -162,7 +176,9 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
         return out;
     }
 
-    if v.get("object").and_then(Value::as_str) == Some("response") || (v.get("output").is_some_and(Value::is_array) && v.get("status").is_some()) {
+    if v.get("object").and_then(Value::as_str) == Some("response")
+        || (v.get("output").is_some_and(Value::is_array) && v.get("status").is_some())
+    {
         out.known_shape = true;
         out.terminal = s(v, "status") == Some("completed");
         out.output = responses_output(v);
@@ -181,7 +197,12 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             }
             let m = c.get("message").or(c.get("delta"));
             if let Some(m) = m {
-                if nonempty_str(m.get("content")) || content_parts_have_output(m.get("content")) || nonempty_arr(m.get("tool_calls")) || m.get("function_call").is_some_and(|f| f.is_object()) || nonempty_arr(m.get("images")) {
+                if nonempty_str(m.get("content"))
+                    || content_parts_have_output(m.get("content"))
+                    || nonempty_arr(m.get("tool_calls"))
+                    || m.get("function_call").is_some_and(|f| f.is_object())
+                    || nonempty_arr(m.get("images"))
+                {
                     out.output = true;
                 }
                 if nonempty_str(m.get("refusal")) {
@@ -194,7 +215,9 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             if let Some(fr) = c.get("finish_reason").and_then(Value::as_str) {
                 out.terminal = true;
                 match fr {
-                    "content_filter" | "safety" | "refusal" => out.policy = Some("chat: finish_reason content_filter"),
+                    "content_filter" | "safety" | "refusal" => {
+                        out.policy = Some("chat: finish_reason content_filter")
+                    }
                     "error" => out.failed_finish = true,
                     _ => {}
                 }
@@ -204,7 +227,9 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
     }
 
     // Anthropic message.
-    if s(v, "type") == Some("message") || (v.get("content").is_some_and(Value::is_array) && v.get("stop_reason").is_some()) {
+    if s(v, "type") == Some("message")
+        || (v.get("content").is_some_and(Value::is_array) && v.get("stop_reason").is_some())
+    {
         out.known_shape = true;
         out.output = content_parts_have_output(v.get("content"));
         apply_stop_reason(&mut out, s(v, "stop_reason"));
@@ -219,11 +244,24 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
                 out.policy = Some("gemini: promptFeedback.blockReason");
             }
         }
-        for c in v.get("candidates").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(parts) = c.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array) {
+        for c in v
+            .get("candidates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(parts) = c
+                .get("content")
+                .and_then(|c| c.get("parts"))
+                .and_then(Value::as_array)
+            {
                 for p in parts {
                     let thought = p.get("thought").and_then(Value::as_bool).unwrap_or(false);
-                    if (!thought && nonempty_str(p.get("text"))) || p.get("functionCall").is_some() || p.get("inlineData").is_some() || p.get("executableCode").is_some() {
+                    if (!thought && nonempty_str(p.get("text")))
+                        || p.get("functionCall").is_some()
+                        || p.get("inlineData").is_some()
+                        || p.get("executableCode").is_some()
+                    {
                         out.output = true;
                     }
                 }
@@ -231,7 +269,13 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             if let Some(fr) = s(c, "finishReason") {
                 out.terminal = true;
                 match fr {
-                    "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT" => {
+                    "SAFETY"
+                    | "RECITATION"
+                    | "BLOCKLIST"
+                    | "PROHIBITED_CONTENT"
+                    | "SPII"
+                    | "IMAGE_SAFETY"
+                    | "IMAGE_PROHIBITED_CONTENT" => {
                         out.policy = Some("gemini: finishReason safety")
                     }
                     "MALFORMED_FUNCTION_CALL" => out.failed_finish = true,
@@ -247,17 +291,26 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
         out.known_shape = true;
         out.terminal = true;
         out.output = content_parts_have_output(msg.get("content"));
-        if matches!(s(v, "stopReason"), Some("guardrail_intervened" | "content_filtered")) {
+        if matches!(
+            s(v, "stopReason"),
+            Some("guardrail_intervened" | "content_filtered")
+        ) {
             out.policy = Some("bedrock: stopReason guardrail");
         }
         return out;
     }
 
     // Cohere v1 / v2.
-    if v.get("generation_id").is_some() || (v.get("finish_reason").is_some() && (v.get("text").is_some() || v.get("message").is_some_and(Value::is_object))) {
+    if v.get("generation_id").is_some()
+        || (v.get("finish_reason").is_some()
+            && (v.get("text").is_some() || v.get("message").is_some_and(Value::is_object)))
+    {
         out.known_shape = true;
         out.terminal = true;
-        out.output = nonempty_str(v.get("text")) || v.get("message").is_some_and(|m| content_parts_have_output(m.get("content")) || nonempty_arr(m.get("tool_calls")));
+        out.output = nonempty_str(v.get("text"))
+            || v.get("message").is_some_and(|m| {
+                content_parts_have_output(m.get("content")) || nonempty_arr(m.get("tool_calls"))
+            });
         match s(v, "finish_reason") {
             Some("ERROR_TOXIC") => out.policy = Some("cohere: ERROR_TOXIC"),
             Some("ERROR") => out.failed_finish = true,
@@ -267,10 +320,16 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
     }
 
     // Ollama chat / generate.
-    if v.get("done").is_some() && (v.get("message").is_some_and(Value::is_object) || v.get("response").is_some_and(Value::is_string)) {
+    if v.get("done").is_some()
+        && (v.get("message").is_some_and(Value::is_object)
+            || v.get("response").is_some_and(Value::is_string))
+    {
         out.known_shape = true;
         out.terminal = v.get("done").and_then(Value::as_bool).unwrap_or(false);
-        out.output = nonempty_str(v.get("response")) || v.get("message").is_some_and(|m| nonempty_str(m.get("content")) || nonempty_arr(m.get("tool_calls")));
+        out.output = nonempty_str(v.get("response"))
+            || v.get("message").is_some_and(|m| {
+                nonempty_str(m.get("content")) || nonempty_arr(m.get("tool_calls"))
+            });
         return out;
     }
     out
@@ -316,29 +375,48 @@ fn content_parts_have_output(c: Option<&Value>) -> bool {
 /// Responses `output`: any message with text, any tool call.
 fn responses_output(v: &Value) -> bool {
     nonempty_str(v.get("output_text"))
-        || v.get("output").and_then(Value::as_array).is_some_and(|items| {
-            items.iter().any(|it| match s(it, "type") {
-                Some("message") => content_parts_have_output(it.get("content")),
-                Some("reasoning") => false,
-                Some(_) => true,
-                None => false,
+        || v.get("output")
+            .and_then(Value::as_array)
+            .is_some_and(|items| {
+                items.iter().any(|it| match s(it, "type") {
+                    Some("message") => content_parts_have_output(it.get("content")),
+                    Some("reasoning") => false,
+                    Some(_) => true,
+                    None => false,
+                })
+            })
+}
+
+fn prompt_filtered(v: &Value) -> bool {
+    v.get("prompt_filter_results")
+        .and_then(Value::as_array)
+        .is_some_and(|rs| {
+            rs.iter().any(|r| {
+                r.get("content_filter_results")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| {
+                        m.values()
+                            .any(|c| c.get("filtered").and_then(Value::as_bool) == Some(true))
+                    })
             })
         })
 }
 
-fn prompt_filtered(v: &Value) -> bool {
-    v.get("prompt_filter_results").and_then(Value::as_array).is_some_and(|rs| {
-        rs.iter().any(|r| {
-            r.get("content_filter_results")
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.values().any(|c| c.get("filtered").and_then(Value::as_bool) == Some(true)))
-        })
-    })
-}
-
 const ERROR_TEXT_KEYS: [&str; 14] = [
-    "type", "code", "status", "message", "msg", "error_msg", "errorMessage", "error_message", "reason", "error_type",
-    "error_code", "title", "error_name", "status_msg",
+    "type",
+    "code",
+    "status",
+    "message",
+    "msg",
+    "error_msg",
+    "errorMessage",
+    "error_message",
+    "reason",
+    "error_type",
+    "error_code",
+    "title",
+    "error_name",
+    "status_msg",
 ];
 
 /// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
@@ -358,11 +436,19 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
     if s(v, "object") == Some("error") || s(v, "type") == Some("error") {
         return Some(collect_error(v, v));
     }
-    if let Some(first) = v.get("errors").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(first) = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return Some(collect_error(first, v));
     }
     if let Some(br) = v.get("base_resp") {
-        if br.get("status_code").and_then(Value::as_i64).is_some_and(|c| c != 0) {
+        if br
+            .get("status_code")
+            .and_then(Value::as_i64)
+            .is_some_and(|c| c != 0)
+        {
             return Some(collect_error(br, v));
         }
     }
@@ -370,12 +456,36 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
         return Some(collect_error(v, v));
     }
     // A bare object with a message/detail and nothing that looks like an answer.
-    let answerish = ["choices", "candidates", "content", "output", "text", "data", "response", "generation_id"];
-    if !answerish.iter().any(|k| v.get(k).is_some_and(|x| !x.is_null())) {
-        let has_text = ["message", "msg", "detail", "title", "error_msg", "errorMessage"].iter().any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()));
+    let answerish = [
+        "choices",
+        "candidates",
+        "content",
+        "output",
+        "text",
+        "data",
+        "response",
+        "generation_id",
+    ];
+    if !answerish
+        .iter()
+        .any(|k| v.get(k).is_some_and(|x| !x.is_null()))
+    {
+        let has_text = [
+            "message",
+            "msg",
+            "detail",
+            "title",
+            "error_msg",
+            "errorMessage",
+        ]
+        .iter()
+        .any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()));
         let codeish = v.get("code").is_some_and(|c| match c {
             Value::Number(n) => n.as_i64().is_some_and(|n| n != 0 && n != 200),
-            Value::String(s) => !matches!(s.as_str(), "" | "0" | "200" | "ok" | "OK" | "success" | "Success"),
+            Value::String(s) => !matches!(
+                s.as_str(),
+                "" | "0" | "200" | "ok" | "OK" | "success" | "Success"
+            ),
             _ => false,
         });
         if has_text || codeish {
@@ -423,7 +533,12 @@ fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
         }
         Value::Number(n) => {
             if let Some(n) = n.as_u64() {
-                if (400..600).contains(&n) && (key == "code" || key == "status" || key == "error_code" || key == "status_code") {
+                if (400..600).contains(&n)
+                    && (key == "code"
+                        || key == "status"
+                        || key == "error_code"
+                        || key == "status_code")
+                {
                     f.body_status = f.body_status.or(Some(n as u16));
                 }
                 // Numeric provider codes (Zhipu 1113, SiliconFlow 30001) are read by `numeric_code`.
@@ -496,14 +611,24 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
                     f.hay.push(t);
                 }
             }
-            for viol in d.get("violations").and_then(Value::as_array).into_iter().flatten().take(32) {
+            for viol in d
+                .get("violations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .take(32)
+            {
                 for k in ["quotaId", "quotaMetric", "description", "subject"] {
                     if let Some(Value::String(t)) = viol.get(k) {
                         f.hay.push(t);
                     }
                 }
             }
-            if let Some(ms) = d.get("retryDelay").and_then(Value::as_str).and_then(parse_duration) {
+            if let Some(ms) = d
+                .get("retryDelay")
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+            {
                 f.hints.field_ms = f.hints.field_ms.or(Some(ms));
             }
         }
@@ -549,7 +674,9 @@ fn structured_status(t: &str) -> Option<(Class, &'static str)> {
     Some(match t {
         "insufficient_quota" => (Class::QuotaExhausted, "code: insufficient_quota"),
         "context_length_exceeded" => (Class::ContextOverflow, "code: context_length_exceeded"),
-        "content_filter" | "content_policy_violation" => (Class::ContentPolicy, "code: content_filter"),
+        "content_filter" | "content_policy_violation" => {
+            (Class::ContentPolicy, "code: content_filter")
+        }
         "invalid_api_key" => (Class::Auth, "code: invalid_api_key"),
         "overloaded_error" | "server_is_overloaded" => (Class::Overloaded, "code: overloaded"),
         "cancelled" | "canceled" => (Class::Cancelled, "status: cancelled"),
@@ -559,7 +686,13 @@ fn structured_status(t: &str) -> Option<(Class, &'static str)> {
 
 fn field_hints(v: &Value, h: &mut BodyHints) {
     let Value::Object(map) = v else { return };
-    for k in ["retry_after", "retryAfter", "retry_after_seconds", "resets_in_seconds", "reset_in_seconds"] {
+    for k in [
+        "retry_after",
+        "retryAfter",
+        "retry_after_seconds",
+        "resets_in_seconds",
+        "reset_in_seconds",
+    ] {
         if let Some(secs) = map.get(k).and_then(num_or_str) {
             if let Some(ms) = secs_to_ms(secs) {
                 h.field_ms = h.field_ms.or(Some(ms));
@@ -573,7 +706,11 @@ fn field_hints(v: &Value, h: &mut BodyHints) {
             }
         }
     }
-    if let Some(ms) = map.get("retryDelay").and_then(Value::as_str).and_then(parse_duration) {
+    if let Some(ms) = map
+        .get("retryDelay")
+        .and_then(Value::as_str)
+        .and_then(parse_duration)
+    {
         h.field_ms = h.field_ms.or(Some(ms));
     }
     for k in ["resets_at", "reset_at", "resetAt", "reset_time", "resetsAt"] {
@@ -584,7 +721,11 @@ fn field_hints(v: &Value, h: &mut BodyHints) {
                 }
             }
             Some(Value::String(t)) => {
-                let at = t.parse::<f64>().ok().and_then(epoch_to_ms).or_else(|| parse_iso8601(t));
+                let at = t
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(epoch_to_ms)
+                    .or_else(|| parse_iso8601(t));
                 h.reset_at_ms = h.reset_at_ms.or(at);
             }
             _ => {}

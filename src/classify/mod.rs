@@ -57,7 +57,11 @@ pub fn classify(reply: &Reply) -> Verdict {
     let retry_after_ms = if class == Class::Success || class == Class::EmptySuccess {
         None
     } else {
-        retry_after::retry_after(reply, &hints, matches!(class, Class::RateLimit | Class::QuotaExhausted))
+        retry_after::retry_after(
+            reply,
+            &hints,
+            matches!(class, Class::RateLimit | Class::QuotaExhausted),
+        )
     };
     Verdict {
         class,
@@ -90,7 +94,12 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
     let trimmed = body.trim_start();
     if trimmed.is_empty() {
         if is_2xx(status) {
-            return (Class::EmptySuccess, "empty body", BodyHints::default(), false);
+            return (
+                Class::EmptySuccess,
+                "empty body",
+                BodyHints::default(),
+                false,
+            );
         }
         let (c, r) = by_status(status);
         return (c, r, BodyHints::default(), false);
@@ -118,7 +127,12 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
             return (Class::ServerError, "HTML page in a 2xx", hints, false);
         }
         if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            return (Class::ServerError, "unreadable JSON in a 2xx (truncated?)", hints, false);
+            return (
+                Class::ServerError,
+                "unreadable JSON in a 2xx (truncated?)",
+                hints,
+                false,
+            );
         }
         return (Class::Success, "plain-text 2xx", hints, false);
     }
@@ -130,7 +144,12 @@ fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
     let status = reply.status;
     let ins = inspect(v);
     if ins.cancelled {
-        return (Class::Cancelled, "status: cancelled", BodyHints::default(), false);
+        return (
+            Class::Cancelled,
+            "status: cancelled",
+            BodyHints::default(),
+            false,
+        );
     }
     if let Some(mut err) = ins.error {
         if !(err.weak && is_2xx(status)) {
@@ -150,13 +169,28 @@ fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
         return (c, r, BodyHints::default(), ins.output);
     }
     if ins.failed_finish {
-        return (Class::ServerError, "finish reason: error", BodyHints::default(), ins.output);
+        return (
+            Class::ServerError,
+            "finish reason: error",
+            BodyHints::default(),
+            ins.output,
+        );
     }
     if ins.known_shape {
         if ins.output {
-            return (Class::Success, "answer with output", BodyHints::default(), true);
+            return (
+                Class::Success,
+                "answer with output",
+                BodyHints::default(),
+                true,
+            );
         }
-        return (Class::EmptySuccess, "answer shape with no usable output", BodyHints::default(), false);
+        return (
+            Class::EmptySuccess,
+            "answer shape with no usable output",
+            BodyHints::default(),
+            false,
+        );
     }
     let empty = match v {
         serde_json::Value::Object(m) => m.is_empty(),
@@ -165,9 +199,19 @@ fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
         _ => false,
     };
     if empty {
-        return (Class::EmptySuccess, "empty JSON in a 2xx", BodyHints::default(), false);
+        return (
+            Class::EmptySuccess,
+            "empty JSON in a 2xx",
+            BodyHints::default(),
+            false,
+        );
     }
-    (Class::Success, "2xx JSON of unknown shape", BodyHints::default(), false)
+    (
+        Class::Success,
+        "2xx JSON of unknown shape",
+        BodyHints::default(),
+        false,
+    )
 }
 
 fn classify_sse(status: u16, body: &str) -> Decided {
@@ -177,7 +221,10 @@ fn classify_sse(status: u16, body: &str) -> Decided {
     // says nothing a rule can read.
     let mut best: Option<(Class, &'static str, BodyHints)> = None;
     for f in &r.failures {
-        let st = f.body_status.filter(|_| is_2xx(status)).unwrap_or(if is_2xx(status) { 500 } else { status });
+        let st = f
+            .body_status
+            .filter(|_| is_2xx(status))
+            .unwrap_or(if is_2xx(status) { 500 } else { status });
         let (c, why) = decide_error(f, st);
         let informative = !why.starts_with("status");
         if best.is_none() || informative {
@@ -194,21 +241,46 @@ fn classify_sse(status: u16, body: &str) -> Decided {
         return (c, why, BodyHints::default(), output);
     }
     if r.acc.cancelled {
-        return (Class::Cancelled, "stream: status cancelled", BodyHints::default(), output);
+        return (
+            Class::Cancelled,
+            "stream: status cancelled",
+            BodyHints::default(),
+            output,
+        );
     }
     if let Some(p) = r.acc.policy {
         return (Class::ContentPolicy, p, BodyHints::default(), output);
     }
     if r.acc.failed_finish {
-        return (Class::ServerError, "stream: finish reason error", BodyHints::default(), output);
+        return (
+            Class::ServerError,
+            "stream: finish reason error",
+            BodyHints::default(),
+            output,
+        );
     }
     if !output {
-        return (Class::EmptySuccess, "stream ended with no output", BodyHints::default(), false);
+        return (
+            Class::EmptySuccess,
+            "stream ended with no output",
+            BodyHints::default(),
+            false,
+        );
     }
     if !(r.acc.terminal || r.done_marker) {
-        return (Class::ServerError, "stream cut off before it finished", BodyHints::default(), true);
+        return (
+            Class::ServerError,
+            "stream cut off before it finished",
+            BodyHints::default(),
+            true,
+        );
     }
-    (Class::Success, "stream with output that finished", BodyHints::default(), true)
+    (
+        Class::Success,
+        "stream with output that finished",
+        BodyHints::default(),
+        true,
+    )
 }
 
 /// Decides the class of an error object.
@@ -223,7 +295,10 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
     if let Some(c) = e.structured {
         // A wrapped upstream rate limit is the gateway's shared pool, not this key.
         if e.ctx.upstream_wrapped && c.0.is_key_level() {
-            return (Class::Overloaded, "gateway's upstream provider is rate limited");
+            return (
+                Class::Overloaded,
+                "gateway's upstream provider is rate limited",
+            );
         }
         return c;
     }

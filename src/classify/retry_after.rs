@@ -91,7 +91,9 @@ fn provider_reset(reply: &Reply, date: Option<i64>) -> Option<u64> {
         let (limiter, ms) = if let Some(l) = name.strip_prefix("x-ratelimit-reset-") {
             (l, parse_duration(value.trim()))
         } else if let Some(rest) = name.strip_prefix("anthropic-ratelimit-") {
-            let Some(l) = rest.strip_suffix("-reset") else { continue };
+            let Some(l) = rest.strip_suffix("-reset") else {
+                continue;
+            };
             let ms = match (parse_iso8601(value.trim()), date) {
                 (Some(at), Some(now)) => Some((at - now).max(0) as u64),
                 _ => None,
@@ -165,7 +167,9 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
         if j == start {
             break;
         }
-        let Ok(n) = s[start..j].parse::<f64>() else { break };
+        let Ok(n) = s[start..j].parse::<f64>() else {
+            break;
+        };
         let mut k = j;
         while k < b.len() && b[k] == b' ' {
             k += 1;
@@ -218,7 +222,9 @@ pub(crate) fn duration_in_text(text: &str) -> Option<u64> {
         let mut from = 0;
         while let Some(pos) = lower[from..].find(cue) {
             let at = from + pos + cue.len();
-            let rest = lower[at..].trim_start_matches("about ").trim_start_matches("approximately ");
+            let rest = lower[at..]
+                .trim_start_matches("about ")
+                .trim_start_matches("approximately ");
             if let Some((ms, _)) = parse_duration_prefix(rest) {
                 return Some(ms);
             }
@@ -240,7 +246,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> Option<i64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 24 || mi > 59 || !(0.0..61.0).contains(&s) {
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 24
+        || mi > 59
+        || !(0.0..61.0).contains(&s)
+    {
         return None;
     }
     let days = days_from_civil(y, mo, d);
@@ -256,8 +267,13 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
         return parse_iso8601(s);
     }
     let d: i64 = parts[0].parse().ok()?;
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let mo = MONTHS.iter().position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as i64 + 1;
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let mo = MONTHS
+        .iter()
+        .position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as i64
+        + 1;
     let y: i64 = parts[2].parse().ok()?;
     let mut hms = parts[3].split(':');
     let h: i64 = hms.next()?.parse().ok()?;
@@ -323,7 +339,9 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            if let Some(ms) = parse_iso8601(&text[i..end]).or_else(|| parse_iso8601(&text[i..i + 10])) {
+            if let Some(ms) =
+                parse_iso8601(&text[i..end]).or_else(|| parse_iso8601(&text[i..i + 10]))
+            {
                 return Some(ms);
             }
         }
@@ -340,7 +358,11 @@ pub(crate) fn epoch_to_ms(v: f64) -> Option<i64> {
     if v > 1e14 {
         return None;
     }
-    Some(if v > 1e11 { v as i64 } else { (v * 1000.0) as i64 })
+    Some(if v > 1e11 {
+        v as i64
+    } else {
+        (v * 1000.0) as i64
+    })
 }
 
 #[cfg(test)]
@@ -354,9 +376,18 @@ mod tests {
         assert_eq!(parse_duration("6ms"), Some(6));
         assert_eq!(parse_duration("1m2s"), Some(62000));
         assert_eq!(parse_duration("2 minutes and 3 seconds"), Some(123000));
-        assert_eq!(duration_in_text("please try again after 1 seconds"), Some(1000));
-        assert_eq!(duration_in_text("Please retry after 6 seconds."), Some(6000));
-        assert_eq!(duration_in_text("Please try again in 1m47.5854s. Visit"), Some(107585));
+        assert_eq!(
+            duration_in_text("please try again after 1 seconds"),
+            Some(1000)
+        );
+        assert_eq!(
+            duration_in_text("Please retry after 6 seconds."),
+            Some(6000)
+        );
+        assert_eq!(
+            duration_in_text("Please try again in 1m47.5854s. Visit"),
+            Some(107585)
+        );
         assert_eq!(duration_in_text("Please try again later."), None);
     }
 
@@ -366,12 +397,17 @@ mod tests {
         assert_eq!(a, 784111777000);
         assert_eq!(parse_iso8601("1994-11-06T08:49:37Z"), Some(a));
         assert_eq!(parse_iso8601("1994-11-06T09:49:37+01:00"), Some(a));
-        assert_eq!(date_in_text("regain access on 1994-11-06 at 08:49 UTC."), Some(a - 37000));
+        assert_eq!(
+            date_in_text("regain access on 1994-11-06 at 08:49 UTC."),
+            Some(a - 37000)
+        );
     }
 
     #[test]
     fn headers_first() {
-        let r = Reply::new(429, "").header("retry-after-ms", "250").header("retry-after", "3");
+        let r = Reply::new(429, "")
+            .header("retry-after-ms", "250")
+            .header("retry-after", "3");
         assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(250));
         let r = Reply::new(429, "")
             .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
@@ -384,10 +420,21 @@ mod tests {
 
     #[test]
     fn absurd_values_never_panic() {
-        for v in ["1e309", "-5", "NaN", "inf", "99999999999999999999999", "abc", ""] {
+        for v in [
+            "1e309",
+            "-5",
+            "NaN",
+            "inf",
+            "99999999999999999999999",
+            "abc",
+            "",
+        ] {
             let r = Reply::new(429, "").header("retry-after", v);
             let got = retry_after(&r, &BodyHints::default(), true);
-            assert!(got.is_none_or(|ms| ms <= MAX_RETRY_AFTER_MS), "{v} -> {got:?}");
+            assert!(
+                got.is_none_or(|ms| ms <= MAX_RETRY_AFTER_MS),
+                "{v} -> {got:?}"
+            );
         }
     }
 

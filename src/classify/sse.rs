@@ -32,7 +32,10 @@ pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.is_empty() {
             if has_data || name.is_some() {
-                out.push(SseEvent { name: name.take(), data: std::mem::take(&mut data) });
+                out.push(SseEvent {
+                    name: name.take(),
+                    data: std::mem::take(&mut data),
+                });
                 has_data = false;
             }
             continue;
@@ -100,7 +103,11 @@ pub(crate) fn read_stream(body: &str) -> StreamReading {
                     hay.push(data);
                     let mut hints = BodyHints::default();
                     super::json::hints_from_text(data, &mut hints);
-                    r.failures.push(ErrorFound { hay, hints, ..ErrorFound::default() });
+                    r.failures.push(ErrorFound {
+                        hay,
+                        hints,
+                        ..ErrorFound::default()
+                    });
                 }
             }
         }

@@ -32,7 +32,6 @@ impl Hay {
         self.s.trim().is_empty()
     }
 
-
     fn has(&self, p: &str) -> bool {
         memchr::memmem::find(self.s.as_bytes(), p.as_bytes()).is_some()
     }
@@ -83,92 +82,329 @@ pub(crate) struct TextCtx {
     pub upstream_wrapped: bool,
 }
 
-const CANCELLED: &[&str] = &["client closed request", "request was cancelled", "request was canceled", "cancelled by the user", "canceled by the user", "cancelled by client", "canceled by client"];
+const CANCELLED: &[&str] = &[
+    "client closed request",
+    "request was cancelled",
+    "request was canceled",
+    "cancelled by the user",
+    "canceled by the user",
+    "cancelled by client",
+    "canceled by client",
+];
 
 const CONTENT_POLICY: &[&str] = &[
-    "content filter", "content management policy", "content policy", "contentfilter", "responsibleaipolicyviolation",
-    "safety system", "safety filter", "safety settings", "flagged", "moderation", "usage policies", "usage policy",
-    "prohibited content", "inappropriate content", "datainspectionfailed", "data inspection failed",
-    "sensitive content", "sensitive words", "guardrail", "blocked due to safety", "safety reasons", "harmful content",
-    "violates our", "violating our", "policy violation", "content violat", "敏感", "内容安全", "违规",
+    "content filter",
+    "content management policy",
+    "content policy",
+    "contentfilter",
+    "responsibleaipolicyviolation",
+    "safety system",
+    "safety filter",
+    "safety settings",
+    "flagged",
+    "moderation",
+    "usage policies",
+    "usage policy",
+    "prohibited content",
+    "inappropriate content",
+    "datainspectionfailed",
+    "data inspection failed",
+    "sensitive content",
+    "sensitive words",
+    "guardrail",
+    "blocked due to safety",
+    "safety reasons",
+    "harmful content",
+    "violates our",
+    "violating our",
+    "policy violation",
+    "content violat",
+    "敏感",
+    "内容安全",
+    "违规",
 ];
 
 const CONTEXT_OVERFLOW: &[&str] = &[
-    "context length", "context window", "context limit", "context size", "maximum context", "context overflow",
-    "prompt is too long", "prompt too long", "input is too long", "input too long", "too many tokens",
-    "too many input tokens", "request too large", "request entity too large", "payload too large", "max seq len",
-    "maximum sequence length", "sequence length", "reduce the length of the messages", "max new tokens",
-    "exceeds the maximum number of tokens", "maximum number of tokens", "string above max length",
-    "too large for model", "prompt token count", "max prompt tokens", "exceeds the token limit",
-    "上下文长度", "超出最大", "too long for the model",
+    "context length",
+    "context window",
+    "context limit",
+    "context size",
+    "maximum context",
+    "context overflow",
+    "prompt is too long",
+    "prompt too long",
+    "input is too long",
+    "input too long",
+    "too many tokens",
+    "too many input tokens",
+    "request too large",
+    "request entity too large",
+    "payload too large",
+    "max seq len",
+    "maximum sequence length",
+    "sequence length",
+    "reduce the length of the messages",
+    "max new tokens",
+    "exceeds the maximum number of tokens",
+    "maximum number of tokens",
+    "string above max length",
+    "too large for model",
+    "prompt token count",
+    "max prompt tokens",
+    "exceeds the token limit",
+    "上下文长度",
+    "超出最大",
+    "too long for the model",
 ];
 
 const REGION: &[&str] = &[
-    "location is not supported", "country, region, or territory", "unsupported country", "country region territory",
-    "not supported in your region", "not available in your region", "not available in your country",
-    "region is not supported", "unsupported region", "unsupported location", "not available in your location",
+    "location is not supported",
+    "country, region, or territory",
+    "unsupported country",
+    "country region territory",
+    "not supported in your region",
+    "not available in your region",
+    "not available in your country",
+    "region is not supported",
+    "unsupported region",
+    "unsupported location",
+    "not available in your location",
 ];
 
 const QUOTA_STRONG: &[&str] = &[
-    "insufficient quota", "exceeded current quota", "credit balance", "credits", "insufficient balance",
-    "balance is insufficient", "balance insufficient", "balance is too low", "account balance", "insufficient funds",
-    "out of funds", "billing hard limit", "billing not active", "billing is not active", "payment required",
-    "payment method", "spend limit", "spending limit", "spend cap", "budget", "arrearage", "overdue",
-    "good standing", "recharge", "top up", "afford", "resource package", "usage limit", "subscription quota",
-    "plan limit", "plan quota", "key limit exceeded", "total limit", "monthly limit", "limit: 0,", "limit: 0 ",
-    "quota of 0", "quota: 0", "allowance", "allocated quota", "allocationquota", "out of quota", "quota exhausted",
-    "exhausted your", "hour limit", "free trial", "trial key", "trial has expired", "余额", "欠费", "充值", "额度不足",
+    "insufficient quota",
+    "exceeded current quota",
+    "credit balance",
+    "credits",
+    "insufficient balance",
+    "balance is insufficient",
+    "balance insufficient",
+    "balance is too low",
+    "account balance",
+    "insufficient funds",
+    "out of funds",
+    "billing hard limit",
+    "billing not active",
+    "billing is not active",
+    "payment required",
+    "payment method",
+    "spend limit",
+    "spending limit",
+    "spend cap",
+    "budget",
+    "arrearage",
+    "overdue",
+    "good standing",
+    "recharge",
+    "top up",
+    "afford",
+    "resource package",
+    "usage limit",
+    "subscription quota",
+    "plan limit",
+    "plan quota",
+    "key limit exceeded",
+    "total limit",
+    "monthly limit",
+    "limit: 0,",
+    "limit: 0 ",
+    "quota of 0",
+    "quota: 0",
+    "allowance",
+    "allocated quota",
+    "allocationquota",
+    "out of quota",
+    "quota exhausted",
+    "exhausted your",
+    "hour limit",
+    "free trial",
+    "trial key",
+    "trial has expired",
+    "余额",
+    "欠费",
+    "充值",
+    "额度不足",
 ];
 
 const AUTH: &[&str] = &[
-    "invalid api key", "invalid x api key", "api key not valid", "api key expired", "api key invalid",
-    "incorrect api key", "invalid authentication", "authentication", "unauthorized", "unauthenticated",
-    "invalid token", "token invalidated", "token expired", "token has expired", "revoked", "leaked",
-    "key is not enabled", "has been disabled", "been deactivated", "deactivated", "account is disabled",
-    "key is disabled", "organization disabled", "suspended", "permission", "access denied", "not authorized",
-    "no auth credentials", "user not found", "no such user", "invalid credentials", "invalid subscription key",
-    "provide an api key", "missing api key", "no api key", "api key is missing", "does not have access",
-    "forbidden", "invalid access token", "expired token", "unrecognizedclient", "signature",
-    "无效的令牌", "令牌", "api key 无效",
+    "invalid api key",
+    "invalid x api key",
+    "api key not valid",
+    "api key expired",
+    "api key invalid",
+    "incorrect api key",
+    "invalid authentication",
+    "authentication",
+    "unauthorized",
+    "unauthenticated",
+    "invalid token",
+    "token invalidated",
+    "token expired",
+    "token has expired",
+    "revoked",
+    "leaked",
+    "key is not enabled",
+    "has been disabled",
+    "been deactivated",
+    "deactivated",
+    "account is disabled",
+    "key is disabled",
+    "organization disabled",
+    "suspended",
+    "permission",
+    "access denied",
+    "not authorized",
+    "no auth credentials",
+    "user not found",
+    "no such user",
+    "invalid credentials",
+    "invalid subscription key",
+    "provide an api key",
+    "missing api key",
+    "no api key",
+    "api key is missing",
+    "does not have access",
+    "forbidden",
+    "invalid access token",
+    "expired token",
+    "unrecognizedclient",
+    "signature",
+    "无效的令牌",
+    "令牌",
+    "api key 无效",
 ];
 
 const OVERLOADED: &[&str] = &[
-    "overloaded", "overload", "high demand", "at capacity", "over capacity", "capacity", "model is loading",
-    "loading model", "currently loading", "not ready", "modelnotready", "is busy", "server busy", "servers are busy",
-    "temporarily unavailable", "service unavailable", "unavailable", "too many people", "rate limited upstream",
-    "upstream rate limit", "繁忙", "负载", "过载",
+    "overloaded",
+    "overload",
+    "high demand",
+    "at capacity",
+    "over capacity",
+    "capacity",
+    "model is loading",
+    "loading model",
+    "currently loading",
+    "not ready",
+    "modelnotready",
+    "is busy",
+    "server busy",
+    "servers are busy",
+    "temporarily unavailable",
+    "service unavailable",
+    "unavailable",
+    "too many people",
+    "rate limited upstream",
+    "upstream rate limit",
+    "繁忙",
+    "负载",
+    "过载",
 ];
 
 const THROTTLE: &[&str] = &[
-    "rate limit", "ratelimit", "rate limited", "too many requests", "throttl", "slow down", "concurren",
-    "requests per", "tokens per", "per minute", "per second", "quota", "resource exhausted",
-    "resource has been exhausted", "频繁", "限流", "并发", "limit exceeded", "limit reached",
+    "rate limit",
+    "ratelimit",
+    "rate limited",
+    "too many requests",
+    "throttl",
+    "slow down",
+    "concurren",
+    "requests per",
+    "tokens per",
+    "per minute",
+    "per second",
+    "quota",
+    "resource exhausted",
+    "resource has been exhausted",
+    "频繁",
+    "限流",
+    "并发",
+    "limit exceeded",
+    "limit reached",
 ];
 
 const QUOTA_WINDOW: &[&str] = &[
-    "per day", "perday", "daily", "per week", "weekly", "per month", "monthly", "/ month", "/month", "/ day", "/day",
-    "today", "24 hours", "per hour", "perhour", "hourly", "lifetime",
+    "per day",
+    "perday",
+    "daily",
+    "per week",
+    "weekly",
+    "per month",
+    "monthly",
+    "/ month",
+    "/month",
+    "/ day",
+    "/day",
+    "today",
+    "24 hours",
+    "per hour",
+    "perhour",
+    "hourly",
+    "lifetime",
 ];
 const QUOTA_WINDOW_WORDS: &[&str] = &["tpd", "rpd"];
 
 const RATE_WINDOW: &[&str] = &[
-    "per minute", "perminute", "per min", "per second", "persecond", "/min", "/ min", "/s ", "concurren", "burst",
+    "per minute",
+    "perminute",
+    "per min",
+    "per second",
+    "persecond",
+    "/min",
+    "/ min",
+    "/s ",
+    "concurren",
+    "burst",
     "并发",
 ];
 const RATE_WINDOW_WORDS: &[&str] = &["tpm", "rpm", "rps", "tps", "itpm", "otpm"];
 
 const SERVER_ERROR: &[&str] = &[
-    "internal server error", "internal error", "server error", "api error", "bad gateway", "gateway timeout",
-    "gateway time out", "timed out", "timeout", "upstream connect error", "connection reset", "connection refused",
-    "connection error", "unexpected error", "an error occurred", "error occurred", "provider disconnected",
-    "unknown error", "something went wrong", "internal", "origin", "deadline exceeded", "stream error",
+    "internal server error",
+    "internal error",
+    "server error",
+    "api error",
+    "bad gateway",
+    "gateway timeout",
+    "gateway time out",
+    "timed out",
+    "timeout",
+    "upstream connect error",
+    "connection reset",
+    "connection refused",
+    "connection error",
+    "unexpected error",
+    "an error occurred",
+    "error occurred",
+    "provider disconnected",
+    "unknown error",
+    "something went wrong",
+    "internal",
+    "origin",
+    "deadline exceeded",
+    "stream error",
 ];
 
 const BAD_REQUEST: &[&str] = &[
-    "does not exist", "not found", "no such model", "invalid request", "invalid argument", "invalid parameter",
-    "invalid value", "unsupported", "not supported", "validation error", "malformed", "missing required",
-    "is required", "unknown parameter", "unrecognized", "failed precondition", "bad request", "invalid model",
-    "is not a valid", "must be",
+    "does not exist",
+    "not found",
+    "no such model",
+    "invalid request",
+    "invalid argument",
+    "invalid parameter",
+    "invalid value",
+    "unsupported",
+    "not supported",
+    "validation error",
+    "malformed",
+    "missing required",
+    "is required",
+    "unknown parameter",
+    "unrecognized",
+    "failed precondition",
+    "bad request",
+    "invalid model",
+    "is not a valid",
+    "must be",
 ];
 
 /// What the phrase rules decided, with the rule's name.
@@ -183,7 +419,10 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
         return Some((Class::ContentPolicy, "text: content filter / moderation"));
     }
     if h.any(CONTEXT_OVERFLOW) || requested_over_limit(h) {
-        return Some((Class::ContextOverflow, "text: request larger than the model or limit"));
+        return Some((
+            Class::ContextOverflow,
+            "text: request larger than the model or limit",
+        ));
     }
     if h.any(REGION) {
         return Some((Class::BadRequest, "text: region / location not supported"));
@@ -191,10 +430,16 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
     let rate_window = h.any(RATE_WINDOW) || h.any_word(RATE_WINDOW_WORDS);
     let quota_window = h.any(QUOTA_WINDOW) || h.any_word(QUOTA_WINDOW_WORDS);
     if h.any(QUOTA_STRONG) {
-        return Some((Class::QuotaExhausted, "text: credits / balance / billing / plan usage"));
+        return Some((
+            Class::QuotaExhausted,
+            "text: credits / balance / billing / plan usage",
+        ));
     }
     if h.any(AUTH) {
-        return Some((Class::Auth, "text: invalid, expired, revoked or unpermitted credential"));
+        return Some((
+            Class::Auth,
+            "text: invalid, expired, revoked or unpermitted credential",
+        ));
     }
     let throttled = h.any(THROTTLE);
     if h.any(OVERLOADED) || (ctx.upstream_wrapped && throttled) {
@@ -210,10 +455,25 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
             return Some((Class::QuotaExhausted, "text: limit over a day or longer"));
         }
         if rate_window {
-            return Some((Class::RateLimit, "text: per-minute / per-second / concurrency limit"));
+            return Some((
+                Class::RateLimit,
+                "text: per-minute / per-second / concurrency limit",
+            ));
         }
-        if h.has("quota") && !h.any(&["rate limit", "ratelimit", "rate limited", "too many requests", "throttl", "resource"]) {
-            return Some((Class::QuotaExhausted, "text: quota exceeded, no short window named"));
+        if h.has("quota")
+            && !h.any(&[
+                "rate limit",
+                "ratelimit",
+                "rate limited",
+                "too many requests",
+                "throttl",
+                "resource",
+            ])
+        {
+            return Some((
+                Class::QuotaExhausted,
+                "text: quota exceeded, no short window named",
+            ));
         }
         return Some((Class::RateLimit, "text: rate limit"));
     }
@@ -246,14 +506,25 @@ mod tests {
     fn decide(s: &str) -> Option<Class> {
         let mut h = Hay::default();
         h.push(s);
-        specific(&h, TextCtx::default()).or_else(|| generic(&h)).map(|d| d.0)
+        specific(&h, TextCtx::default())
+            .or_else(|| generic(&h))
+            .map(|d| d.0)
     }
 
     #[test]
     fn windows_decide_rate_against_quota() {
-        assert_eq!(decide("Rate limit reached on tokens per min (TPM)"), Some(Class::RateLimit));
-        assert_eq!(decide("Rate limit reached on requests per day (RPD)"), Some(Class::QuotaExhausted));
-        assert_eq!(decide("You exceeded your current quota"), Some(Class::QuotaExhausted));
+        assert_eq!(
+            decide("Rate limit reached on tokens per min (TPM)"),
+            Some(Class::RateLimit)
+        );
+        assert_eq!(
+            decide("Rate limit reached on requests per day (RPD)"),
+            Some(Class::QuotaExhausted)
+        );
+        assert_eq!(
+            decide("You exceeded your current quota"),
+            Some(Class::QuotaExhausted)
+        );
         assert_eq!(
             decide("You exceeded your current quota, check your plan and billing details. quotaId GenerateRequestsPerMinute"),
             Some(Class::RateLimit)
@@ -262,12 +533,30 @@ mod tests {
 
     #[test]
     fn precedence() {
-        assert_eq!(decide("Request too large: Limit 100, Requested 200 tokens per minute"), Some(Class::ContextOverflow));
-        assert_eq!(decide("Limit 100, Used 99, Requested 2. rate limit"), Some(Class::RateLimit));
-        assert_eq!(decide("permission denied: team has no credits"), Some(Class::QuotaExhausted));
-        assert_eq!(decide("The service may be temporarily overloaded, rate limit"), Some(Class::Overloaded));
-        assert_eq!(decide("Access denied due to invalid subscription key"), Some(Class::Auth));
-        assert_eq!(decide("The model `x` does not exist"), Some(Class::BadRequest));
+        assert_eq!(
+            decide("Request too large: Limit 100, Requested 200 tokens per minute"),
+            Some(Class::ContextOverflow)
+        );
+        assert_eq!(
+            decide("Limit 100, Used 99, Requested 2. rate limit"),
+            Some(Class::RateLimit)
+        );
+        assert_eq!(
+            decide("permission denied: team has no credits"),
+            Some(Class::QuotaExhausted)
+        );
+        assert_eq!(
+            decide("The service may be temporarily overloaded, rate limit"),
+            Some(Class::Overloaded)
+        );
+        assert_eq!(
+            decide("Access denied due to invalid subscription key"),
+            Some(Class::Auth)
+        );
+        assert_eq!(
+            decide("The model `x` does not exist"),
+            Some(Class::BadRequest)
+        );
         assert_eq!(decide("hello"), None);
     }
 }

@@ -28,7 +28,10 @@ pub fn run(file: Option<&Path>, explain: bool) -> i32 {
         }
         let line = match std::str::from_utf8(raw) {
             Ok(l) => classify_line(l).map(|c| output_line(&c, explain)),
-            Err(e) => Err(format!("line is not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1)),
+            Err(e) => Err(format!(
+                "line is not UTF-8 (invalid byte at column {})",
+                e.valid_up_to() + 1
+            )),
         };
         let text = match line {
             Ok(t) => t,

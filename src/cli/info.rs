@@ -5,7 +5,11 @@ use keypool::scenario::Scenario;
 use keypool::sim::templates::TEMPLATES;
 
 pub fn presets() -> i32 {
-    let width = all_presets().iter().map(|p| p.name.len()).max().unwrap_or(10);
+    let width = all_presets()
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(10);
     for p in all_presets() {
         println!("{:width$}  {}", p.name, p.summary);
         println!("{:width$}  source: {}", "", p.source);
@@ -15,7 +19,10 @@ pub fn presets() -> i32 {
 
 pub fn schema() -> i32 {
     let schema = schemars::schema_for!(Scenario);
-    println!("{}", serde_json::to_string_pretty(&schema).expect("a schema serialises"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).expect("a schema serialises")
+    );
     0
 }
 

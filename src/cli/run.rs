@@ -107,7 +107,11 @@ pub fn run(a: RunArgs) -> i32 {
                         mutant_lines.push(format!(
                             "  mutant {:<20} {} (broke {:?}, declared {:?})",
                             m.mutant,
-                            if good { "caught as declared" } else { "NOT AS DECLARED" },
+                            if good {
+                                "caught as declared"
+                            } else {
+                                "NOT AS DECLARED"
+                            },
                             m.actual,
                             m.expected
                         ));
@@ -122,7 +126,12 @@ pub fn run(a: RunArgs) -> i32 {
         if a.json {
             println!("{}", json_result(&sc.name, &run, ok));
         } else if !a.quiet {
-            println!("{} [{}] {}", sc.name, run.preset, if ok { "ok" } else { "VIOLATED" });
+            println!(
+                "{} [{}] {}",
+                sc.name,
+                run.preset,
+                if ok { "ok" } else { "VIOLATED" }
+            );
             print!("{}", report_text(&run));
             for v in &run.violations {
                 println!("  ✗ {v}");
@@ -135,7 +144,12 @@ pub fn run(a: RunArgs) -> i32 {
             name: sc.name.clone(),
             preset: run.preset.clone(),
             requests: run.out.outcomes.len(),
-            attempts: run.out.trace.iter().filter(|e| matches!(e, keypool::trace::Event::Attempt { .. })).count(),
+            attempts: run
+                .out
+                .trace
+                .iter()
+                .filter(|e| matches!(e, keypool::trace::Event::Attempt { .. }))
+                .count(),
             ok,
             broken: broken.join(", "),
         });
@@ -187,13 +201,33 @@ fn json_result(name: &str, run: &ScenarioRun, ok: bool) -> serde_json::Value {
 
 fn print_table(rows: &[Row]) {
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-    let pw = rows.iter().map(|r| r.preset.len()).max().unwrap_or(6).max(6);
+    let pw = rows
+        .iter()
+        .map(|r| r.preset.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     println!();
-    println!("{:w$}  {:pw$}  {:>4}  {:>5}  verdict", "scenario", "preset", "reqs", "calls");
+    println!(
+        "{:w$}  {:pw$}  {:>4}  {:>5}  verdict",
+        "scenario", "preset", "reqs", "calls"
+    );
     for r in rows {
-        let verdict = if r.ok { "ok".to_owned() } else { format!("VIOLATED: {}", r.broken) };
-        println!("{:w$}  {:pw$}  {:>4}  {:>5}  {verdict}", r.name, r.preset, r.requests, r.attempts);
+        let verdict = if r.ok {
+            "ok".to_owned()
+        } else {
+            format!("VIOLATED: {}", r.broken)
+        };
+        println!(
+            "{:w$}  {:pw$}  {:>4}  {:>5}  {verdict}",
+            r.name, r.preset, r.requests, r.attempts
+        );
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
-    println!("{} scenario(s): {} ok, {} violated", rows.len(), rows.len() - failed, failed);
+    println!(
+        "{} scenario(s): {} ok, {} violated",
+        rows.len(),
+        rows.len() - failed,
+        failed
+    );
 }

@@ -21,9 +21,17 @@ pub(super) fn fair_rotation(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         let mut seen = std::collections::BTreeSet::new();
         for e in trace {
             match *e {
-                Event::Reply { key, class, .. } if range.contains(&key) && class != Class::Success => healthy = false,
-                Event::Bench { key, .. } | Event::Disable { key, .. } if range.contains(&key) => healthy = false,
-                Event::Attempt { req, provider, key, .. } if provider as usize == pi && seen.insert(req) => {
+                Event::Reply { key, class, .. }
+                    if range.contains(&key) && class != Class::Success =>
+                {
+                    healthy = false
+                }
+                Event::Bench { key, .. } | Event::Disable { key, .. } if range.contains(&key) => {
+                    healthy = false
+                }
+                Event::Attempt {
+                    req, provider, key, ..
+                } if provider as usize == pi && seen.insert(req) => {
                     firsts[(key - range.start) as usize] += 1;
                 }
                 _ => {}

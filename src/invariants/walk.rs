@@ -2,6 +2,9 @@
 //! know what state a key was in when something happened.
 
 use super::{Context, Violation, QUOTA_MIN_BENCH_MS};
+
+/// The reference's first probe of a disabled key, used to judge policies that never probe.
+const REFERENCE_PROBE_MS: u64 = 1_800_000;
 use crate::class::Class;
 use crate::trace::{Decision, Event, KeyId, ReqId};
 use std::collections::BTreeMap;
@@ -65,16 +68,33 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         }
     }
     let n = key_provider.len();
-    let mut w = Walker { ctx, key_provider, key_group, keys: vec![KeyModel::default(); n], reqs: BTreeMap::new(), out: Vec::new() };
+    let mut w = Walker {
+        ctx,
+        key_provider,
+        key_group,
+        keys: vec![KeyModel::default(); n],
+        reqs: BTreeMap::new(),
+        out: Vec::new(),
+    };
     for e in trace {
         w.event(e);
     }
     for (&r, m) in &w.reqs {
         if !m.ended {
-            w.out.push(Violation { invariant: "terminates", req: Some(r), attempt: None, t: None, message: format!("request {r} never ended ({} attempts made)", m.attempts) });
+            w.out.push(Violation {
+                invariant: "terminates",
+                req: Some(r),
+                attempt: None,
+                t: None,
+                message: format!("request {r} never ended ({} attempts made)", m.attempts),
+            });
         }
     }
-    let labels: Vec<&str> = ctx.providers.iter().flat_map(|p| p.keys.iter().map(|k| k.label.as_str())).collect();
+    let labels: Vec<&str> = ctx
+        .providers
+        .iter()
+        .flat_map(|p| p.keys.iter().map(|k| k.label.as_str()))
+        .collect();
     for v in &mut w.out {
         v.message = with_labels(&v.message, &labels);
     }
@@ -89,7 +109,11 @@ fn with_labels(msg: &str, labels: &[&str]) -> String {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        match after[..digits].parse::<usize>().ok().and_then(|n| labels.get(n)) {
+        match after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| labels.get(n))
+        {
             Some(l) => out.push_str(l),
             None => out.push('#'),
         }
@@ -100,19 +124,36 @@ fn with_labels(msg: &str, labels: &[&str]) -> String {
 }
 
 impl Walker<'_> {
-    fn v(&mut self, invariant: &'static str, req: Option<ReqId>, attempt: Option<u32>, t: u64, message: String) {
-        self.out.push(Violation { invariant, req, attempt, t: Some(t), message });
+    fn v(
+        &mut self,
+        invariant: &'static str,
+        req: Option<ReqId>,
+        attempt: Option<u32>,
+        t: u64,
+        message: String,
+    ) {
+        self.out.push(Violation {
+            invariant,
+            req,
+            attempt,
+            t: Some(t),
+            message,
+        });
     }
 
     fn group(&self, k: KeyId) -> Vec<KeyId> {
         match &self.key_group[k as usize] {
             None => vec![k],
-            Some(g) => (0..self.key_group.len() as u32).filter(|&o| self.key_group[o as usize].as_ref() == Some(g)).collect(),
+            Some(g) => (0..self.key_group.len() as u32)
+                .filter(|&o| self.key_group[o as usize].as_ref() == Some(g))
+                .collect(),
         }
     }
 
     fn provider_keys(&self, p: u32) -> Vec<KeyId> {
-        (0..self.key_provider.len() as u32).filter(|&k| self.key_provider[k as usize] == p).collect()
+        (0..self.key_provider.len() as u32)
+            .filter(|&k| self.key_provider[k as usize] == p)
+            .collect()
     }
 
     fn ready(&self, k: KeyId, t: u64) -> bool {
@@ -125,8 +166,15 @@ impl Walker<'_> {
         let mut best: Option<(u64, Class)> = None;
         for m in &self.keys {
             let cands = [
-                (m.explicit_until > t).then(|| (m.explicit_until, m.explicit_reason.unwrap_or(Class::RateLimit))),
-                m.explicit_probe.filter(|p| *p > t && *p != u64::MAX).map(|p| (p, Class::Auth)),
+                (m.explicit_until > t).then(|| {
+                    (
+                        m.explicit_until,
+                        m.explicit_reason.unwrap_or(Class::RateLimit),
+                    )
+                }),
+                m.explicit_probe
+                    .filter(|p| *p > t && *p != u64::MAX)
+                    .map(|p| (p, Class::Auth)),
             ];
             for c in cands.into_iter().flatten() {
                 if best.is_none_or(|b| c.0 < b.0) {
@@ -140,7 +188,15 @@ impl Walker<'_> {
     fn event(&mut self, e: &Event) {
         match *e {
             Event::RequestStart { t, req, provider } => {
-                self.reqs.insert(req, ReqModel { start: t, provider, retries_provider: provider, ..ReqModel::default() });
+                self.reqs.insert(
+                    req,
+                    ReqModel {
+                        start: t,
+                        provider,
+                        retries_provider: provider,
+                        ..ReqModel::default()
+                    },
+                );
                 let size = self.provider_keys(provider).len() as u32;
                 for k in self.provider_keys(provider) {
                     let m = &mut self.keys[k as usize];
@@ -154,14 +210,43 @@ impl Walker<'_> {
                     }
                 }
             }
-            Event::Attempt { t, req, attempt, provider, key, .. } => self.attempt(t, req, attempt, provider, key),
-            Event::Reply { t, req, attempt, key, class, retry_after_ms, soft, .. } => self.reply(t, req, attempt, key, class, retry_after_ms, soft),
-            Event::Bench { t, key, until, reason, req, attempt } => {
+            Event::Attempt {
+                t,
+                req,
+                attempt,
+                provider,
+                key,
+                ..
+            } => self.attempt(t, req, attempt, provider, key),
+            Event::Reply {
+                t,
+                req,
+                attempt,
+                key,
+                class,
+                retry_after_ms,
+                soft,
+                ..
+            } => self.reply(t, req, attempt, key, class, retry_after_ms, soft),
+            Event::Bench {
+                t,
+                key,
+                until,
+                reason,
+                req,
+                attempt,
+            } => {
                 self.attribution(t, key, req, attempt, reason, "bench");
                 let m = &self.keys[key as usize];
                 if m.explicit_until > t && until < m.explicit_until {
                     let old = m.explicit_until;
-                    self.v("bench_monotone", Some(req), Some(attempt), t, format!("key #{key}'s bench moved earlier, from {old} ms to {until} ms"));
+                    self.v(
+                        "bench_monotone",
+                        Some(req),
+                        Some(attempt),
+                        t,
+                        format!("key #{key}'s bench moved earlier, from {old} ms to {until} ms"),
+                    );
                 }
                 let m = &mut self.keys[key as usize];
                 if until >= m.explicit_until {
@@ -170,24 +255,69 @@ impl Walker<'_> {
                 }
                 m.bench_until = m.bench_until.max(until);
             }
-            Event::Disable { t, key, probe_at, req, attempt } => {
+            Event::Disable {
+                t,
+                key,
+                probe_at,
+                req,
+                attempt,
+            } => {
                 self.attribution(t, key, req, attempt, Class::Auth, "disable");
                 self.keys[key as usize].explicit_probe = Some(probe_at.unwrap_or(u64::MAX));
             }
             Event::Restore { key, .. } => {
                 self.keys[key as usize].explicit_probe = None;
             }
-            Event::Decision { t, req, decision, until, retries, provider } => self.decision(t, req, decision, until, retries, provider),
-            Event::RequestEnd { t, req, success, class, attempts: _, ready_at } => self.end(t, req, success, class, ready_at),
+            Event::Decision {
+                t,
+                req,
+                decision,
+                until,
+                retries,
+                provider,
+            } => self.decision(t, req, decision, until, retries, provider),
+            Event::RequestEnd {
+                t,
+                req,
+                success,
+                class,
+                attempts: _,
+                ready_at,
+            } => self.end(t, req, success, class, ready_at),
         }
     }
 
-    fn attribution(&mut self, t: u64, key: KeyId, req: ReqId, attempt: u32, reason: Class, what: &str) {
-        let served = self.reqs.get(&req).and_then(|r| r.attempt_key.get(&attempt).copied());
+    fn attribution(
+        &mut self,
+        t: u64,
+        key: KeyId,
+        req: ReqId,
+        attempt: u32,
+        reason: Class,
+        what: &str,
+    ) {
+        let served = self
+            .reqs
+            .get(&req)
+            .and_then(|r| r.attempt_key.get(&attempt).copied());
         match served {
             Some(s) if s == key || (reason.is_key_level() && self.group(s).contains(&key)) => {}
-            Some(s) => self.v("attribution", Some(req), Some(attempt), t, format!("{what} landed on key #{key}, but attempt {attempt} was served by key #{s}")),
-            None => self.v("attribution", Some(req), Some(attempt), t, format!("{what} of key #{key} names an attempt that never happened")),
+            Some(s) => self.v(
+                "attribution",
+                Some(req),
+                Some(attempt),
+                t,
+                format!(
+                    "{what} landed on key #{key}, but attempt {attempt} was served by key #{s}"
+                ),
+            ),
+            None => self.v(
+                "attribution",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("{what} of key #{key} names an attempt that never happened"),
+            ),
         }
         if let Some(r) = self.reqs.get_mut(&req) {
             r.caused.push(attempt);
@@ -196,42 +326,102 @@ impl Walker<'_> {
 
     fn attempt(&mut self, t: u64, req: ReqId, attempt: u32, provider: u32, key: KeyId) {
         let (max_attempts, deadline) = (self.ctx.policy.max_attempts, self.ctx.policy.deadline_ms);
-        let Some(r) = self.reqs.get_mut(&req) else { return };
+        let Some(r) = self.reqs.get_mut(&req) else {
+            return;
+        };
         r.attempts += 1;
         r.attempt_key.insert(attempt, key);
         r.tried.push((provider, key));
-        let (start, attempts, banned, fault) = (r.start, r.attempts, r.banned.contains(&key), r.fault);
+        let (start, attempts, banned, fault) =
+            (r.start, r.attempts, r.banned.contains(&key), r.fault);
         if attempts > max_attempts {
-            self.v("terminates", Some(req), Some(attempt), t, format!("attempt {attempts} exceeds max_attempts {max_attempts}"));
+            self.v(
+                "terminates",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("attempt {attempts} exceeds max_attempts {max_attempts}"),
+            );
         }
         if t > start.saturating_add(deadline) {
-            self.v("terminates", Some(req), Some(attempt), t, format!("attempt after the deadline ({} ms)", start + deadline));
+            self.v(
+                "terminates",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("attempt after the deadline ({} ms)", start + deadline),
+            );
         }
         if banned {
-            self.v("no_same_key_after_quota", Some(req), Some(attempt), t, format!("key #{key} answered quota_exhausted or auth earlier in this request"));
+            self.v(
+                "no_same_key_after_quota",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("key #{key} answered quota_exhausted or auth earlier in this request"),
+            );
         }
         if let Some(c) = fault {
-            let allowed = self.ctx.providers.get(provider as usize).and_then(|p| p.fallback_for.as_ref()).is_some_and(|cs| cs.contains(&c));
+            let allowed = self
+                .ctx
+                .providers
+                .get(provider as usize)
+                .and_then(|p| p.fallback_for.as_ref())
+                .is_some_and(|cs| cs.contains(&c));
             if !allowed {
-                self.v("no_rotation_on_request_fault", Some(req), Some(attempt), t, format!("another attempt after {c}, which no retry or rotation can fix"));
+                self.v(
+                    "no_rotation_on_request_fault",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!("another attempt after {c}, which no retry or rotation can fix"),
+                );
             }
         }
         let m = self.keys[key as usize].clone();
         if m.bench_until > t {
             let until = m.bench_until;
-            self.v("benched_key_skipped", Some(req), Some(attempt), t, format!("key #{key} is benched until {until} ms"));
+            self.v(
+                "benched_key_skipped",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("key #{key} is benched until {until} ms"),
+            );
         }
         if m.ra_until > t {
             let until = m.ra_until;
-            self.v("retry_after_respected", Some(req), Some(attempt), t, format!("key #{key} asked to be left alone until {until} ms"));
+            self.v(
+                "retry_after_respected",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("key #{key} asked to be left alone until {until} ms"),
+            );
         }
         if m.disabled {
             if t < m.probe_due {
                 let due = m.probe_due;
-                let due_s = if due == u64::MAX { "never".to_owned() } else { format!("{due} ms") };
-                self.v("disabled_key_probing", Some(req), Some(attempt), t, format!("key #{key} is disabled; its next probe is due {due_s}"));
+                let due_s = if due == u64::MAX {
+                    "never".to_owned()
+                } else {
+                    format!("{due} ms")
+                };
+                self.v(
+                    "disabled_key_probing",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!("key #{key} is disabled; its next probe is due {due_s}"),
+                );
             } else if m.probe_outstanding {
-                self.v("disabled_key_probing", Some(req), Some(attempt), t, format!("key #{key} got a second probe while one was in flight"));
+                self.v(
+                    "disabled_key_probing",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!("key #{key} got a second probe while one was in flight"),
+                );
             } else {
                 let m = &mut self.keys[key as usize];
                 m.probe_outstanding = true;
@@ -241,7 +431,16 @@ impl Walker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn reply(&mut self, t: u64, req: ReqId, attempt: u32, key: KeyId, class: Class, ra: Option<u64>, soft: bool) {
+    fn reply(
+        &mut self,
+        t: u64,
+        req: ReqId,
+        attempt: u32,
+        key: KeyId,
+        class: Class,
+        ra: Option<u64>,
+        soft: bool,
+    ) {
         let provider = self.key_provider[key as usize];
         if let Some(ms) = ra.filter(|_| class != Class::Success) {
             let m = &mut self.keys[key as usize];
@@ -259,25 +458,27 @@ impl Walker<'_> {
             }
         }
         // A policy that never probes is held to the reference schedule: its keys never come back.
-        let probe_after = Some(self.ctx.policy.probe_after_ms.unwrap_or(crate::policy::Policy::default().probe_after_ms.unwrap_or(1_800_000)));
+        let probe_after = self.ctx.policy.probe_after_ms.unwrap_or(REFERENCE_PROBE_MS);
         let factor = self.ctx.policy.probe_factor.max(1);
         let m = &mut self.keys[key as usize];
         if class == Class::Auth {
             if m.disabled && m.probe_outstanding {
                 m.interval = m.interval.saturating_mul(factor);
             } else if !m.disabled {
-                m.interval = probe_after.unwrap_or(u64::MAX);
+                m.interval = probe_after;
             }
             m.disabled = true;
             m.probe_outstanding = false;
             m.overdue_requests = 0;
             m.overdue_reported = false;
-            m.probe_due = if probe_after.is_some() { t.saturating_add(m.interval) } else { u64::MAX };
+            m.probe_due = t.saturating_add(m.interval);
         } else if m.disabled {
             m.disabled = false;
             m.probe_outstanding = false;
         }
-        let Some(r) = self.reqs.get_mut(&req) else { return };
+        let Some(r) = self.reqs.get_mut(&req) else {
+            return;
+        };
         r.last = Some((class, attempt, key, provider));
         if class.is_request_fault() {
             r.fault = Some(class);
@@ -290,9 +491,19 @@ impl Walker<'_> {
         }
     }
 
-    fn decision(&mut self, t: u64, req: ReqId, decision: Decision, until: Option<u64>, retries: u32, provider: u32) {
+    fn decision(
+        &mut self,
+        t: u64,
+        req: ReqId,
+        decision: Decision,
+        until: Option<u64>,
+        retries: u32,
+        provider: u32,
+    ) {
         let (max_attempts, deadline) = (self.ctx.policy.max_attempts, self.ctx.policy.deadline_ms);
-        let Some(r) = self.reqs.get_mut(&req) else { return };
+        let Some(r) = self.reqs.get_mut(&req) else {
+            return;
+        };
         if provider != r.retries_provider {
             r.retries_provider = provider;
             r.prev_retries = 0;
@@ -313,23 +524,56 @@ impl Walker<'_> {
         }
         if let Some(u) = until {
             if u > start.saturating_add(deadline) {
-                self.v("terminates", Some(req), None, t, format!("waits until {u} ms, past the deadline {} ms", start + deadline));
+                self.v(
+                    "terminates",
+                    Some(req),
+                    None,
+                    t,
+                    format!(
+                        "waits until {u} ms, past the deadline {} ms",
+                        start + deadline
+                    ),
+                );
             }
         }
         if let Some((attempt, class, _key, _)) = pending {
             if decision == Decision::Done {
-                self.v("soft_failure_parity", Some(req), Some(attempt), t, format!("a 200 carrying {class} was taken as a success"));
+                self.v(
+                    "soft_failure_parity",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!("a 200 carrying {class} was taken as a success"),
+                );
             } else if class.is_key_level() && !caused {
                 self.v("soft_failure_parity", Some(req), Some(attempt), t, format!("a 200 carrying {class} left its key in service; the HTTP error would bench it"));
-            } else if class.is_key_level() && decision == Decision::Wait(crate::trace::WaitKind::Backoff) {
-                self.v("soft_failure_parity", Some(req), Some(attempt), t, format!("a 200 carrying {class} was backed off in place; the HTTP error rotates"));
+            } else if class.is_key_level()
+                && decision == Decision::Wait(crate::trace::WaitKind::Backoff)
+            {
+                self.v(
+                    "soft_failure_parity",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!(
+                        "a 200 carrying {class} was backed off in place; the HTTP error rotates"
+                    ),
+                );
             }
         }
         // Leaving a provider after key-level failures: every ready key must have been tried.
         if matches!(decision, Decision::Fallback | Decision::Stop) {
             if let Some((class, _, _, lp)) = last {
-                let cur = if decision == Decision::Fallback { lp } else { provider };
-                if class.is_key_level() && lp == cur && attempts < max_attempts && t < start.saturating_add(deadline) {
+                let cur = if decision == Decision::Fallback {
+                    lp
+                } else {
+                    provider
+                };
+                if class.is_key_level()
+                    && lp == cur
+                    && attempts < max_attempts
+                    && t < start.saturating_add(deadline)
+                {
                     let untried: Vec<KeyId> = self
                         .provider_keys(cur)
                         .into_iter()
@@ -344,33 +588,69 @@ impl Walker<'_> {
     }
 
     fn end(&mut self, t: u64, req: ReqId, success: bool, class: Class, ready_at: Option<u64>) {
-        let Some(r) = self.reqs.get_mut(&req) else { return };
+        let Some(r) = self.reqs.get_mut(&req) else {
+            return;
+        };
         r.ended = true;
         let (last, counted, waits) = (r.last, r.counted_retries, r.waits);
         if counted != waits {
-            self.v("rotation_is_free", Some(req), None, t, format!("{counted} retries counted but only {waits} waits or backoffs happened"));
+            self.v(
+                "rotation_is_free",
+                Some(req),
+                None,
+                t,
+                format!("{counted} retries counted but only {waits} waits or backoffs happened"),
+            );
         }
         if success {
             if let Some((c, a, _, _)) = last.filter(|l| l.0 != Class::Success) {
-                self.v("no_truncated_success", Some(req), Some(a), t, format!("reported a success, but its final reply was {c}"));
+                self.v(
+                    "no_truncated_success",
+                    Some(req),
+                    Some(a),
+                    t,
+                    format!("reported a success, but its final reply was {c}"),
+                );
             }
             return;
         }
         let earliest = self.explicit_earliest(t);
         match last {
             Some((c, a, _, _)) if c != class => {
-                self.v("informative_failure", Some(req), Some(a), t, format!("failed as {class}, but the reply that ended it was {c}"));
+                self.v(
+                    "informative_failure",
+                    Some(req),
+                    Some(a),
+                    t,
+                    format!("failed as {class}, but the reply that ended it was {c}"),
+                );
             }
             None if earliest.is_some_and(|(_, why)| why != class) => {
                 let why = earliest.map(|e| e.1).unwrap_or(Class::ServerError);
-                self.v("informative_failure", Some(req), None, t, format!("failed as {class} without an attempt, but the keys are out for {why}"));
+                self.v(
+                    "informative_failure",
+                    Some(req),
+                    None,
+                    t,
+                    format!("failed as {class} without an attempt, but the keys are out for {why}"),
+                );
             }
             _ => {}
         }
         let want = earliest.map(|e| e.0);
         if want != ready_at {
             let say = |x: Option<u64>| x.map_or("no ready time".to_owned(), |v| format!("{v} ms"));
-            self.v("informative_failure", Some(req), None, t, format!("carries {}, but the earliest key is back at {}", say(ready_at), say(want)));
+            self.v(
+                "informative_failure",
+                Some(req),
+                None,
+                t,
+                format!(
+                    "carries {}, but the earliest key is back at {}",
+                    say(ready_at),
+                    say(want)
+                ),
+            );
         }
         if ready_at.is_none() && want.is_some() && class.is_key_level() {
             self.v("retry_after_respected", Some(req), None, t, "every key is benched, yet the request neither waited nor carried the time one is back".into());

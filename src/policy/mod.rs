@@ -54,7 +54,11 @@ pub struct ClassRule {
 }
 
 const fn rule(key: KeyAction, bench_ms: u64, request: RequestAction) -> ClassRule {
-    ClassRule { key, bench_ms, request }
+    ClassRule {
+        key,
+        bench_ms,
+        request,
+    }
 }
 
 /// Per-class rules.
@@ -138,7 +142,12 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { base_ms: 500, factor: 2, cap_ms: 30_000, jitter_pct: 20 }
+        Backoff {
+            base_ms: 500,
+            factor: 2,
+            cap_ms: 30_000,
+            jitter_pct: 20,
+        }
     }
 }
 

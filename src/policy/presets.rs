@@ -16,11 +16,19 @@ pub struct PresetInfo {
 }
 
 fn bench(ms: u64, request: RequestAction) -> ClassRule {
-    ClassRule { key: KeyAction::Bench, bench_ms: ms, request }
+    ClassRule {
+        key: KeyAction::Bench,
+        bench_ms: ms,
+        request,
+    }
 }
 
 const fn none(request: RequestAction) -> ClassRule {
-    ClassRule { key: KeyAction::None, bench_ms: 0, request }
+    ClassRule {
+        key: KeyAction::None,
+        bench_ms: 0,
+        request,
+    }
 }
 
 const PRESETS: &[PresetInfo] = &[
@@ -175,8 +183,10 @@ pub fn preset(name: &str) -> Option<Policy> {
 
 /// The names of the bug-catalogue mutants (every preset but `reference` and the gateways).
 pub fn mutant_names() -> impl Iterator<Item = &'static str> {
-    PRESETS
-        .iter()
-        .map(|p| p.name)
-        .filter(|n| !matches!(*n, "reference" | "litellm" | "hermes" | "token-proxy" | "openai-python"))
+    PRESETS.iter().map(|p| p.name).filter(|n| {
+        !matches!(
+            *n,
+            "reference" | "litellm" | "hermes" | "token-proxy" | "openai-python"
+        )
+    })
 }

@@ -20,7 +20,10 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// Latency of a reply when a step gives none (ms).
-    #[serde(default = "default_latency", skip_serializing_if = "is_default_latency")]
+    #[serde(
+        default = "default_latency",
+        skip_serializing_if = "is_default_latency"
+    )]
     pub latency_ms: u64,
     /// The chain: the primary provider first, then fallbacks.
     pub providers: Vec<ProviderDef>,
@@ -54,7 +57,8 @@ fn policy_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Sc
     }
     let obj = s.object();
     obj.required.clear();
-    obj.properties.insert("preset".into(), g.subschema_for::<String>());
+    obj.properties
+        .insert("preset".into(), g.subschema_for::<String>());
     schemars::schema::Schema::Object(s)
 }
 
@@ -117,7 +121,8 @@ impl<'de> Deserialize<'de> for Step {
                 Ok(Step::Template(s.to_owned()))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Step, A::Error> {
-                StepDef::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Step::Full)
+                StepDef::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(Step::Full)
             }
         }
         d.deserialize_any(V)

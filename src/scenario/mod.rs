@@ -59,13 +59,27 @@ impl std::error::Error for ScenarioError {}
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ScenarioError { file: file.clone(), line: None, column: None, field: None, message: format!("cannot read: {e}") })?;
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: None,
+        column: None,
+        field: None,
+        message: format!("cannot read: {e}"),
+    })?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            return Err(ScenarioError { file, line: Some(line), column: None, field: None, message: format!("not UTF-8 text (invalid byte at offset {at}); a scenario is a JSON file") });
+            return Err(ScenarioError {
+                file,
+                line: Some(line),
+                column: None,
+                field: None,
+                message: format!(
+                    "not UTF-8 text (invalid byte at offset {at}); a scenario is a JSON file"
+                ),
+            });
         }
     };
     parse(&text, &file)
@@ -73,9 +87,21 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    let err = |line, column, field: Option<String>, message: String| ScenarioError { file: file.to_owned(), line, column, field, message };
+    let err = |line, column, field: Option<String>, message: String| ScenarioError {
+        file: file.to_owned(),
+        line,
+        column,
+        field,
+        message,
+    };
     if text.trim().is_empty() {
-        return Err(err(None, None, None, "empty file; a scenario is a JSON object with `name`, `providers` and `workload`".into()));
+        return Err(err(
+            None,
+            None,
+            None,
+            "empty file; a scenario is a JSON object with `name`, `providers` and `workload`"
+                .into(),
+        ));
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let sc: Scenario = match serde_path_to_error::deserialize(&mut de) {
@@ -85,13 +111,26 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             let inner = e.into_inner();
             let msg = strip_location(&inner.to_string());
             let field = (path != "." && !path.is_empty()).then_some(path);
-            let (line, col) = if inner.line() > 0 { (Some(inner.line()), Some(inner.column())) } else { (None, None) };
-            let msg = if inner.is_eof() { format!("{msg} (the file is truncated?)") } else { msg };
+            let (line, col) = if inner.line() > 0 {
+                (Some(inner.line()), Some(inner.column()))
+            } else {
+                (None, None)
+            };
+            let msg = if inner.is_eof() {
+                format!("{msg} (the file is truncated?)")
+            } else {
+                msg
+            };
             return Err(err(line, col, field, msg));
         }
     };
     if let Err(e) = de.end() {
-        return Err(err(Some(e.line()), Some(e.column()), None, strip_location(&e.to_string())));
+        return Err(err(
+            Some(e.line()),
+            Some(e.column()),
+            None,
+            strip_location(&e.to_string()),
+        ));
     }
     validate(&sc, text).map_err(|(field, message)| {
         let line = find_line(text, &field, &message);
@@ -126,17 +165,26 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
         return Err(("providers".into(), "needs at least one provider".into()));
     }
     if sc.providers[0].fallback_for.is_some() {
-        return Err(("providers[0].fallback_for".into(), "the primary provider cannot be a class-specific fallback".into()));
+        return Err((
+            "providers[0].fallback_for".into(),
+            "the primary provider cannot be a class-specific fallback".into(),
+        ));
     }
     let mut labels: Vec<&str> = Vec::new();
     let mut pnames: Vec<&str> = Vec::new();
     for (pi, p) in sc.providers.iter().enumerate() {
         if pnames.contains(&p.name.as_str()) {
-            return Err((format!("providers[{pi}].name"), format!("provider `{}` is named twice", p.name)));
+            return Err((
+                format!("providers[{pi}].name"),
+                format!("provider `{}` is named twice", p.name),
+            ));
         }
         pnames.push(&p.name);
         if p.keys.is_empty() {
-            return Err((format!("providers[{pi}].keys"), "needs at least one key".into()));
+            return Err((
+                format!("providers[{pi}].keys"),
+                "needs at least one key".into(),
+            ));
         }
         for (ki, k) in p.keys.iter().enumerate() {
             let at = format!("providers[{pi}].keys[{ki}]");
@@ -144,58 +192,100 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
                 return Err((format!("{at}.label"), "must not be empty".into()));
             }
             if labels.contains(&k.label.as_str()) {
-                return Err((format!("{at}.label"), format!("key label `{}` is used twice", k.label)));
+                return Err((
+                    format!("{at}.label"),
+                    format!("key label `{}` is used twice", k.label),
+                ));
             }
             labels.push(&k.label);
             for (si, s) in k.script.iter().enumerate() {
-                build_step(s, sc.latency_ms).map_err(|(f, m)| (format!("{at}.script[{si}]{f}"), m))?;
+                build_step(s, sc.latency_ms)
+                    .map_err(|(f, m)| (format!("{at}.script[{si}]{f}"), m))?;
             }
         }
     }
-    let n = workload_arrivals(&sc.workload).map_err(|(f, m)| (format!("workload{f}"), m))?.len() as u32;
+    let n = workload_arrivals(&sc.workload)
+        .map_err(|(f, m)| (format!("workload{f}"), m))?
+        .len() as u32;
     build_policy(sc.policy.as_ref(), None).map_err(|(f, m)| (format!("policy{f}"), m))?;
     for (i, r) in sc.expect.requests.iter().enumerate() {
         let at = format!("expect.requests[{i}]");
         match r.request {
-            None => return Err((format!("{at}.request"), "missing: which request (0-based)".into())),
-            Some(q) if q >= n => return Err((format!("{at}.request"), format!("request {q} does not exist: the workload has {n} request(s)"))),
+            None => {
+                return Err((
+                    format!("{at}.request"),
+                    "missing: which request (0-based)".into(),
+                ))
+            }
+            Some(q) if q >= n => {
+                return Err((
+                    format!("{at}.request"),
+                    format!("request {q} does not exist: the workload has {n} request(s)"),
+                ))
+            }
             _ => {}
         }
         check_labels(r, &labels, &sc.providers).map_err(|(f, m)| (format!("{at}{f}"), m))?;
     }
     if let Some(r) = &sc.expect.every_request {
         if r.request.is_some() {
-            return Err(("expect.every_request.request".into(), "not allowed here: this applies to every request".into()));
+            return Err((
+                "expect.every_request.request".into(),
+                "not allowed here: this applies to every request".into(),
+            ));
         }
-        check_labels(r, &labels, &sc.providers).map_err(|(f, m)| (format!("expect.every_request{f}"), m))?;
+        check_labels(r, &labels, &sc.providers)
+            .map_err(|(f, m)| (format!("expect.every_request{f}"), m))?;
     }
     for k in sc.expect.keys.keys() {
         if !labels.contains(&k.as_str()) {
-            return Err((format!("expect.keys.{k}"), format!("no key is labelled `{k}`")));
+            return Err((
+                format!("expect.keys.{k}"),
+                format!("no key is labelled `{k}`"),
+            ));
         }
     }
     for (i, inv) in sc.expect.skip_invariants.iter().enumerate() {
         if !INVARIANTS.contains(&inv.as_str()) {
-            return Err((format!("expect.skip_invariants[{i}]"), format!("unknown invariant `{inv}`; known: {}", INVARIANTS.join(", "))));
+            return Err((
+                format!("expect.skip_invariants[{i}]"),
+                format!(
+                    "unknown invariant `{inv}`; known: {}",
+                    INVARIANTS.join(", ")
+                ),
+            ));
         }
     }
     for (name, m) in &sc.mutants {
         if preset(name).is_none() {
-            return Err((format!("mutants.{name}"), format!("unknown preset `{name}` (see `keypool presets`)")));
+            return Err((
+                format!("mutants.{name}"),
+                format!("unknown preset `{name}` (see `keypool presets`)"),
+            ));
         }
         for (i, v) in m.violates.iter().enumerate() {
             if v != "expect" && !INVARIANTS.contains(&v.as_str()) {
-                return Err((format!("mutants.{name}.violates[{i}]"), format!("unknown invariant `{v}`; use an invariant name or `expect`")));
+                return Err((
+                    format!("mutants.{name}.violates[{i}]"),
+                    format!("unknown invariant `{v}`; use an invariant name or `expect`"),
+                ));
             }
         }
         if m.violates.is_empty() {
-            return Err((format!("mutants.{name}.violates"), "must name at least one invariant (or `expect`)".into()));
+            return Err((
+                format!("mutants.{name}.violates"),
+                "must name at least one invariant (or `expect`)".into(),
+            ));
         }
     }
     Ok(())
 }
 
-fn check_labels(r: &RequestExpect, labels: &[&str], providers: &[ProviderDef]) -> Result<(), Invalid> {
+fn check_labels(
+    r: &RequestExpect,
+    labels: &[&str],
+    providers: &[ProviderDef],
+) -> Result<(), Invalid> {
     for (f, list) in [(".keys", &r.keys), (".key_set", &r.key_set)] {
         for k in list.iter().flatten() {
             if !labels.contains(&k.as_str()) {
@@ -216,7 +306,10 @@ pub fn workload_arrivals(w: &Workload) -> Result<Vec<u64>, Invalid> {
     match (w.at_ms.is_empty(), w.count) {
         (false, None) => {
             if w.every_ms.is_some() || w.start_ms.is_some() {
-                return Err((".at_ms".into(), "give either `at_ms` or `count` with `every_ms`, not both".into()));
+                return Err((
+                    ".at_ms".into(),
+                    "give either `at_ms` or `count` with `every_ms`, not both".into(),
+                ));
             }
             let mut v = w.at_ms.clone();
             v.sort_unstable();
@@ -224,39 +317,72 @@ pub fn workload_arrivals(w: &Workload) -> Result<Vec<u64>, Invalid> {
         }
         (true, Some(n)) => {
             if n == 0 || n > 1_000_000 {
-                return Err((".count".into(), format!("{n} is out of range (1 to 1000000)")));
+                return Err((
+                    ".count".into(),
+                    format!("{n} is out of range (1 to 1000000)"),
+                ));
             }
-            let every = w.every_ms.ok_or((".every_ms".into(), "missing: `count` needs `every_ms` (0 for all at once)".into()))?;
+            let every = w.every_ms.ok_or((
+                ".every_ms".into(),
+                "missing: `count` needs `every_ms` (0 for all at once)".into(),
+            ))?;
             let start = w.start_ms.unwrap_or(0);
-            Ok((0..n as u64).map(|i| start.saturating_add(i.saturating_mul(every))).collect())
+            Ok((0..n as u64)
+                .map(|i| start.saturating_add(i.saturating_mul(every)))
+                .collect())
         }
-        (false, Some(_)) => Err((".at_ms".into(), "give either `at_ms` or `count`, not both".into())),
-        (true, None) => Err(("".into(), "no requests: give `at_ms` or `count` with `every_ms`".into())),
+        (false, Some(_)) => Err((
+            ".at_ms".into(),
+            "give either `at_ms` or `count`, not both".into(),
+        )),
+        (true, None) => Err((
+            "".into(),
+            "no requests: give `at_ms` or `count` with `every_ms`".into(),
+        )),
     }
 }
 
 /// Builds the policy: the preset (or `preset_override`), then the scenario's overrides.
-pub fn build_policy(policy: Option<&Value>, preset_override: Option<&str>) -> Result<Policy, Invalid> {
+pub fn build_policy(
+    policy: Option<&Value>,
+    preset_override: Option<&str>,
+) -> Result<Policy, Invalid> {
     let mut overrides = match policy {
         None => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(other) => return Err(("".into(), format!("expected an object like {{\"preset\": \"reference\"}}, found {other}"))),
+        Some(other) => {
+            return Err((
+                "".into(),
+                format!("expected an object like {{\"preset\": \"reference\"}}, found {other}"),
+            ))
+        }
     };
     let named = match overrides.remove("preset") {
         None => "reference".to_owned(),
         Some(Value::String(s)) => s,
-        Some(other) => return Err((".preset".into(), format!("expected a preset name, found {other}"))),
+        Some(other) => {
+            return Err((
+                ".preset".into(),
+                format!("expected a preset name, found {other}"),
+            ))
+        }
     };
     let name = preset_override.unwrap_or(&named);
     let base = preset(name).ok_or_else(|| {
         let all: Vec<&str> = presets().iter().map(|p| p.name).collect();
-        (".preset".to_owned(), format!("unknown preset `{name}`; known: {}", all.join(", ")))
+        (
+            ".preset".to_owned(),
+            format!("unknown preset `{name}`; known: {}", all.join(", ")),
+        )
     })?;
     let mut v = serde_json::to_value(base).expect("a policy serialises");
     merge(&mut v, Value::Object(overrides));
     serde_path_to_error::deserialize::<_, Policy>(v).map_err(|e| {
         let path = e.path().to_string();
-        (format!(".{path}"), strip_location(&e.into_inner().to_string()))
+        (
+            format!(".{path}"),
+            strip_location(&e.into_inner().to_string()),
+        )
     })
 }
 
@@ -278,13 +404,27 @@ fn merge(base: &mut Value, over: Value) {
 
 fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
     let def = match s {
-        Step::Template(name) => StepDef { template: Some(name.clone()), ..StepDef::default() },
+        Step::Template(name) => StepDef {
+            template: Some(name.clone()),
+            ..StepDef::default()
+        },
         Step::Full(d) => d.clone(),
     };
     let mut reply = match (&def.template, def.sse.is_some() || def.body.is_some()) {
-        (Some(_), true) => return Err(("".into(), "give either `template` or a raw `body`/`sse`, not both".into())),
-        (Some(name), false) => template(name, TemplateArgs { wait_s: def.wait_s })
-            .ok_or_else(|| (".template".to_owned(), format!("unknown template `{name}` (see `keypool templates`)")))?,
+        (Some(_), true) => {
+            return Err((
+                "".into(),
+                "give either `template` or a raw `body`/`sse`, not both".into(),
+            ))
+        }
+        (Some(name), false) => {
+            template(name, TemplateArgs { wait_s: def.wait_s }).ok_or_else(|| {
+                (
+                    ".template".to_owned(),
+                    format!("unknown template `{name}` (see `keypool templates`)"),
+                )
+            })?
+        }
         (None, _) => {
             if let Some(events) = &def.sse {
                 let mut body = String::new();
@@ -292,27 +432,46 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
                     body.push_str(e);
                     body.push_str("\n\n");
                 }
-                Reply::new(200, body).header("content-type", "text/event-stream").transport(Transport::Sse)
+                Reply::new(200, body)
+                    .header("content-type", "text/event-stream")
+                    .transport(Transport::Sse)
             } else if let Some(status) = def.status {
                 Reply::new(status, def.body.clone().unwrap_or_default()).transport(Transport::Http)
             } else {
-                return Err(("".into(), "a step needs a `template`, or a raw reply (`status` with `body`, or `sse`)".into()));
+                return Err((
+                    "".into(),
+                    "a step needs a `template`, or a raw reply (`status` with `body`, or `sse`)"
+                        .into(),
+                ));
             }
         }
     };
     if let Some(st) = def.status {
         if !(100..=599).contains(&st) {
-            return Err((".status".into(), format!("{st} is not an HTTP status (100 to 599)")));
+            return Err((
+                ".status".into(),
+                format!("{st} is not an HTTP status (100 to 599)"),
+            ));
         }
         reply.status = st;
     }
     if def.wait_s.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
-        return Err((".wait_s".into(), "must be a non-negative number of seconds".into()));
+        return Err((
+            ".wait_s".into(),
+            "must be a non-negative number of seconds".into(),
+        ));
     }
-    let mut headers: Vec<(String, String)> = def.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    let mut headers: Vec<(String, String)> = def
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
     if let Some(ra) = def.retry_after {
         if !(ra.is_finite() && ra >= 0.0) {
-            return Err((".retry_after".into(), "must be a non-negative number of seconds".into()));
+            return Err((
+                ".retry_after".into(),
+                "must be a non-negative number of seconds".into(),
+            ));
         }
         headers.push(("retry-after".into(), format!("{ra}")));
     }
@@ -326,31 +485,60 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
     if def.times == Some(0) {
         return Err((".times".into(), "must be at least 1".into()));
     }
-    Ok(ScriptStep { reply, times: def.times, until_ms: def.until_ms, latency_ms: def.latency_ms.unwrap_or(default_latency) })
+    Ok(ScriptStep {
+        reply,
+        times: def.times,
+        until_ms: def.until_ms,
+        latency_ms: def.latency_ms.unwrap_or(default_latency),
+    })
 }
 
 /// Builds the world a scenario describes, on its own preset or on `preset_override`.
 pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, String> {
-    let policy = build_policy(sc.policy.as_ref(), preset_override).map_err(|(f, m)| format!("policy{f}: {m}"))?;
+    let policy = build_policy(sc.policy.as_ref(), preset_override)
+        .map_err(|(f, m)| format!("policy{f}: {m}"))?;
     let mut providers = Vec::new();
     let mut scripts = Vec::new();
     let mut secrets = Vec::new();
     for p in &sc.providers {
         let mut keys = Vec::new();
         for k in &p.keys {
-            keys.push(PoolKey { label: k.label.clone(), priority: k.priority, group: k.group.clone() });
+            keys.push(PoolKey {
+                label: k.label.clone(),
+                priority: k.priority,
+                group: k.group.clone(),
+            });
             let steps = if k.script.is_empty() {
                 vec![build_step(&Step::Template("ok".into()), sc.latency_ms).map_err(|e| e.1)?]
             } else {
-                k.script.iter().map(|s| build_step(s, sc.latency_ms).map_err(|(f, m)| format!("{}{f}: {m}", k.label))).collect::<Result<_, _>>()?
+                k.script
+                    .iter()
+                    .map(|s| {
+                        build_step(s, sc.latency_ms)
+                            .map_err(|(f, m)| format!("{}{f}: {m}", k.label))
+                    })
+                    .collect::<Result<_, _>>()?
             };
             scripts.push(Script { steps });
             secrets.push(k.secret.clone());
         }
-        providers.push(ProviderSpec { name: p.name.clone(), keys, strategy: p.strategy, fallback_for: p.fallback_for.clone() });
+        providers.push(ProviderSpec {
+            name: p.name.clone(),
+            keys,
+            strategy: p.strategy,
+            fallback_for: p.fallback_for.clone(),
+        });
     }
     let arrivals = workload_arrivals(&sc.workload).map_err(|(f, m)| format!("workload{f}: {m}"))?;
-    Ok(World { name: sc.name.clone(), seed: sc.seed, providers, policy, scripts, arrivals, secrets })
+    Ok(World {
+        name: sc.name.clone(),
+        seed: sc.seed,
+        providers,
+        policy,
+        scripts,
+        arrivals,
+        secrets,
+    })
 }
 
 /// Loads every `*.json` scenario under `path` (a file, or a directory, sorted by name).

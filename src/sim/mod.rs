@@ -81,7 +81,15 @@ pub fn run(world: &World, record: bool) -> SimOutput {
                 let script = &world.scripts[s.key_id as usize];
                 let idx = script.next(&mut cursors[s.key_id as usize], now);
                 let at = now.saturating_add(script.steps[idx].latency_ms);
-                queue.push(Reverse((at, seq, Ev::Deliver { req: s.req, key: s.key_id, step: idx as u32 })));
+                queue.push(Reverse((
+                    at,
+                    seq,
+                    Ev::Deliver {
+                        req: s.req,
+                        key: s.key_id,
+                        step: idx as u32,
+                    },
+                )));
                 seq += 1;
             }
             Step::Wait { req, until } => {
@@ -97,5 +105,11 @@ pub fn run(world: &World, record: bool) -> SimOutput {
         }
     }
     let final_states = engine.key_states(last_t);
-    SimOutput { trace: engine.take_trace(), outcomes, names: engine.names().clone(), truncated, final_states }
+    SimOutput {
+        trace: engine.take_trace(),
+        outcomes,
+        names: engine.names().clone(),
+        truncated,
+        final_states,
+    }
 }

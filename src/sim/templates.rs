@@ -12,7 +12,9 @@ pub struct TemplateArgs {
 }
 
 fn json(status: u16, body: &str) -> Reply {
-    Reply::new(status, body).header("content-type", "application/json").transport(Transport::Http)
+    Reply::new(status, body)
+        .header("content-type", "application/json")
+        .transport(Transport::Http)
 }
 
 fn sse(events: &[&str]) -> Reply {
@@ -21,7 +23,9 @@ fn sse(events: &[&str]) -> Reply {
         body.push_str(e);
         body.push_str("\n\n");
     }
-    Reply::new(200, body).header("content-type", "text/event-stream").transport(Transport::Sse)
+    Reply::new(200, body)
+        .header("content-type", "text/event-stream")
+        .transport(Transport::Sse)
 }
 
 const CHAT_OK: &str = r#"{"id":"chatcmpl-sim","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}"#;
@@ -32,13 +36,31 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("chat.ok", "200 chat completion with text"),
     ("chat.empty", "200 chat completion with empty content"),
     ("chat.sse_ok", "200 chat stream with text, then [DONE]"),
-    ("chat.sse_empty", "200 chat stream with `choices: []`, then [DONE]"),
-    ("chat.sse_cut", "200 chat stream with text that stops without a finish"),
+    (
+        "chat.sse_empty",
+        "200 chat stream with `choices: []`, then [DONE]",
+    ),
+    (
+        "chat.sse_cut",
+        "200 chat stream with text that stops without a finish",
+    ),
     ("responses.ok", "200 Responses object, completed with text"),
-    ("responses.failed_quota", "200 Responses `status: failed`, insufficient_quota"),
-    ("responses.failed_partial", "200 Responses `status: failed` with one partial output item"),
-    ("responses.sse_failed", "200 Responses stream ending in response.failed (server_error)"),
-    ("openai.rate_limit", "429 rate_limit_exceeded, tokens per minute (wait_s: 'try again in')"),
+    (
+        "responses.failed_quota",
+        "200 Responses `status: failed`, insufficient_quota",
+    ),
+    (
+        "responses.failed_partial",
+        "200 Responses `status: failed` with one partial output item",
+    ),
+    (
+        "responses.sse_failed",
+        "200 Responses stream ending in response.failed (server_error)",
+    ),
+    (
+        "openai.rate_limit",
+        "429 rate_limit_exceeded, tokens per minute (wait_s: 'try again in')",
+    ),
     ("openai.insufficient_quota", "429 insufficient_quota"),
     ("openai.invalid_key", "401 invalid_api_key"),
     ("openai.revoked", "401 token_invalidated (revoked)"),
@@ -48,15 +70,27 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("openai.context_length", "400 context_length_exceeded"),
     ("openai.content_policy", "400 content_policy_violation"),
     ("openai.bad_request", "400 invalid parameter"),
-    ("openai.usage_limit", "429 usage_limit_reached with resets_in_seconds (wait_s)"),
-    ("error200.overloaded", "200 whose body is an error object: server_is_overloaded"),
+    (
+        "openai.usage_limit",
+        "429 usage_limit_reached with resets_in_seconds (wait_s)",
+    ),
+    (
+        "error200.overloaded",
+        "200 whose body is an error object: server_is_overloaded",
+    ),
     ("anthropic.ok", "200 Anthropic message with text"),
     ("anthropic.overloaded", "529 overloaded_error"),
-    ("anthropic.rate_limit", "429 rate_limit_error, output tokens per minute"),
+    (
+        "anthropic.rate_limit",
+        "429 rate_limit_error, output tokens per minute",
+    ),
     ("anthropic.credit", "400 credit balance too low"),
     ("anthropic.auth", "401 authentication_error"),
     ("anthropic.refusal", "200 message with stop_reason refusal"),
-    ("gemini.rate_limit", "429 RESOURCE_EXHAUSTED per-minute quota with RetryInfo (wait_s)"),
+    (
+        "gemini.rate_limit",
+        "429 RESOURCE_EXHAUSTED per-minute quota with RetryInfo (wait_s)",
+    ),
     ("gemini.daily_quota", "429 RESOURCE_EXHAUSTED per-day quota"),
     ("gemini.blocked", "200 promptFeedback.blockReason"),
     ("http.402", "402 with an empty body"),
@@ -64,7 +98,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("http.503", "503 with an empty body"),
     ("http.504", "504 nginx HTML page"),
     ("openrouter.credits", "402 more credits required"),
-    ("zai.overloaded_429", "429 'service may be temporarily overloaded'"),
+    (
+        "zai.overloaded_429",
+        "429 'service may be temporarily overloaded'",
+    ),
     ("assistants.cancelled", "200 run with status cancelled"),
 ];
 
@@ -155,15 +192,36 @@ mod tests {
     fn every_template_classifies_as_named() {
         let want = |n: &str| -> Class {
             match n {
-                "ok" | "chat.ok" | "chat.sse_ok" | "responses.ok" | "anthropic.ok" => Class::Success,
+                "ok" | "chat.ok" | "chat.sse_ok" | "responses.ok" | "anthropic.ok" => {
+                    Class::Success
+                }
                 "chat.empty" | "chat.sse_empty" => Class::EmptySuccess,
-                "chat.sse_cut" | "responses.failed_partial" | "responses.sse_failed" | "openai.server_error" | "http.504" => Class::ServerError,
-                "responses.failed_quota" | "openai.insufficient_quota" | "openai.usage_limit" | "anthropic.credit" | "gemini.daily_quota" | "http.402" | "openrouter.credits" => Class::QuotaExhausted,
-                "openai.rate_limit" | "anthropic.rate_limit" | "gemini.rate_limit" => Class::RateLimit,
-                "openai.invalid_key" | "openai.revoked" | "openai.permission" | "anthropic.auth" | "http.403" => Class::Auth,
-                "openai.overloaded" | "error200.overloaded" | "anthropic.overloaded" | "http.503" | "zai.overloaded_429" => Class::Overloaded,
+                "chat.sse_cut"
+                | "responses.failed_partial"
+                | "responses.sse_failed"
+                | "openai.server_error"
+                | "http.504" => Class::ServerError,
+                "responses.failed_quota"
+                | "openai.insufficient_quota"
+                | "openai.usage_limit"
+                | "anthropic.credit"
+                | "gemini.daily_quota"
+                | "http.402"
+                | "openrouter.credits" => Class::QuotaExhausted,
+                "openai.rate_limit" | "anthropic.rate_limit" | "gemini.rate_limit" => {
+                    Class::RateLimit
+                }
+                "openai.invalid_key" | "openai.revoked" | "openai.permission"
+                | "anthropic.auth" | "http.403" => Class::Auth,
+                "openai.overloaded"
+                | "error200.overloaded"
+                | "anthropic.overloaded"
+                | "http.503"
+                | "zai.overloaded_429" => Class::Overloaded,
                 "openai.context_length" => Class::ContextOverflow,
-                "openai.content_policy" | "anthropic.refusal" | "gemini.blocked" => Class::ContentPolicy,
+                "openai.content_policy" | "anthropic.refusal" | "gemini.blocked" => {
+                    Class::ContentPolicy
+                }
                 "openai.bad_request" => Class::BadRequest,
                 "assistants.cancelled" => Class::Cancelled,
                 other => panic!("no expectation for {other}"),
