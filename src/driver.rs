@@ -1,1 +1,138 @@
-//! driver
+//! The async driver: the retry loop a gateway would embed, running the sans-IO engine over an
+//! [`Upstream`] and sleeping with `tokio::time`. Time is read from tokio's clock, so under a
+//! paused runtime (`start_paused`) a run is virtual and deterministic, and gives the same
+//! trace as the simulator for the same scenario.
+
+use crate::engine::{Engine, Outcome, Step};
+use crate::reply::Reply;
+use crate::trace::{Event, KeyId, ReqId};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::time::{sleep_until, Duration, Instant};
+
+/// One upstream call the driver asks for.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The request.
+    pub req: ReqId,
+    /// The attempt number within the request (1-based).
+    pub attempt: u32,
+    /// Provider index in the chain.
+    pub provider: u32,
+    /// Key id across the chain.
+    pub key: KeyId,
+    /// The key's label (safe to log).
+    pub label: Arc<str>,
+    /// The key's secret, to put in the request (never log it).
+    pub secret: Option<Arc<str>>,
+}
+
+/// A call that got no reply: connection refused, reset, timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError(pub String);
+
+/// Where the driver sends calls.
+pub trait Upstream: Send + Sync + 'static {
+    /// Performs one call.
+    fn call(&self, call: Call) -> impl Future<Output = Result<Reply, TransportError>> + Send;
+}
+
+/// Runs requests through one shared engine.
+///
+/// ```
+/// use keypool::driver::{Call, Driver, TransportError, Upstream};
+/// use keypool::engine::{Engine, ProviderSpec};
+/// use keypool::pool::{PoolKey, Strategy};
+/// use keypool::{policy::Policy, Reply};
+///
+/// struct AlwaysOk;
+/// impl Upstream for AlwaysOk {
+///     async fn call(&self, _c: Call) -> Result<Reply, TransportError> {
+///         Ok(Reply::new(200, r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}"#))
+///     }
+/// }
+/// let keys = vec![PoolKey { label: "k1".into(), priority: 0, group: None }];
+/// let spec = ProviderSpec { name: "p".into(), keys, strategy: Strategy::FillFirst, fallback_for: None };
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+/// let outcome = rt.block_on(async {
+///     let d = Driver::new(Engine::new(vec![spec], Policy::default(), 1), AlwaysOk, vec![None]);
+///     d.execute().await
+/// });
+/// assert!(outcome.success);
+/// ```
+pub struct Driver<U> {
+    engine: Mutex<Engine>,
+    upstream: U,
+    origin: Instant,
+    labels: Vec<Arc<str>>,
+    secrets: Vec<Option<Arc<str>>>,
+}
+
+impl<U: Upstream> Driver<U> {
+    /// A driver whose virtual time 0 is now. `secrets` are by key id (may be shorter).
+    pub fn new(engine: Engine, upstream: U, secrets: Vec<Option<String>>) -> Self {
+        let labels = engine.names().keys.iter().map(|l| Arc::from(l.as_str())).collect();
+        let secrets = secrets.into_iter().map(|s| s.map(|s| Arc::from(s.as_str()))).collect();
+        Driver { engine: Mutex::new(engine), upstream, origin: Instant::now(), labels, secrets }
+    }
+
+    /// Milliseconds since the driver was made, on tokio's clock.
+    pub fn now(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.origin).as_millis() as u64
+    }
+
+    /// The instant of virtual time `ms`.
+    pub fn instant(&self, ms: u64) -> Instant {
+        self.origin + Duration::from_millis(ms)
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        // A panic elsewhere poisons the lock; the engine's state is still consistent per step.
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drives one request to its outcome.
+    pub async fn execute(&self) -> Outcome {
+        let mut step = {
+            let now = self.now();
+            self.engine().start(now)
+        };
+        loop {
+            step = match step {
+                Step::Done(o) => return o,
+                Step::Wait { req, until } => {
+                    sleep_until(self.instant(until)).await;
+                    let now = self.now();
+                    self.engine().on_wake(req, now)
+                }
+                Step::Send(s) => {
+                    let call = Call {
+                        req: s.req,
+                        attempt: s.attempt,
+                        provider: s.provider,
+                        key: s.key_id,
+                        label: self.labels[s.key_id as usize].clone(),
+                        secret: self.secrets.get(s.key_id as usize).cloned().flatten(),
+                    };
+                    let reply = self.upstream.call(call).await;
+                    let now = self.now();
+                    let mut e = self.engine();
+                    match reply {
+                        Ok(r) => e.on_reply(s.req, now, &r),
+                        Err(_) => e.on_transport_error(s.req, now),
+                    }
+                }
+            };
+        }
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Vec<Event> {
+        self.engine().trace().to_vec()
+    }
+
+    /// The engine (to read names, pools, states).
+    pub fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        f(&mut self.engine())
+    }
+}

@@ -1,6 +1,7 @@
 //! The deterministic simulator: a virtual clock, the seeded engine, scripted upstreams, and
 //! an event queue that interleaves requests by (time, sequence number).
 
+pub mod scripted;
 pub mod templates;
 pub mod world;
 

@@ -1,0 +1,70 @@
+//! The scripted upstreams of a world, as an async [`Upstream`] for the tokio driver: the same
+//! scripts and latencies the simulator uses, on tokio's clock.
+
+use super::world::{Cursor, World};
+use super::SimOutput;
+use crate::driver::{Call, Driver, TransportError, Upstream};
+use crate::engine::Engine;
+use crate::reply::Reply;
+use std::sync::{Arc, Mutex};
+use tokio::time::{sleep, Duration, Instant};
+
+/// Per-key scripted replies, with latency.
+pub struct ScriptedUpstream {
+    world: Arc<World>,
+    cursors: Mutex<Vec<Cursor>>,
+    origin: Instant,
+}
+
+impl ScriptedUpstream {
+    /// Scripts of `world`, with virtual time 0 at `origin`.
+    pub fn new(world: Arc<World>, origin: Instant) -> Self {
+        let n = world.scripts.len();
+        ScriptedUpstream { world, cursors: Mutex::new(vec![Cursor::default(); n]), origin }
+    }
+}
+
+impl Upstream for ScriptedUpstream {
+    async fn call(&self, call: Call) -> Result<Reply, TransportError> {
+        let now = Instant::now().saturating_duration_since(self.origin).as_millis() as u64;
+        let script = &self.world.scripts[call.key as usize];
+        let idx = {
+            let mut c = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+            script.next(&mut c[call.key as usize], now)
+        };
+        let step = &script.steps[idx];
+        sleep(Duration::from_millis(step.latency_ms)).await;
+        Ok(step.reply.clone())
+    }
+}
+
+/// Runs a world through the tokio driver (call inside a paused runtime for virtual time).
+pub async fn run_async(world: World) -> SimOutput {
+    let world = Arc::new(world);
+    let engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
+    let origin = Instant::now();
+    let upstream = ScriptedUpstream::new(world.clone(), origin);
+    let driver = Arc::new(Driver::new(engine, upstream, world.secrets.clone()));
+    let mut tasks = Vec::new();
+    for &t in &world.arrivals {
+        let d = driver.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(d.instant(t)).await;
+            d.execute().await
+        }));
+    }
+    let mut outcomes = vec![None; world.arrivals.len()];
+    let mut last = 0;
+    for t in tasks {
+        if let Ok(o) = t.await {
+            last = last.max(o.ended_at);
+            let i = o.req as usize;
+            if i < outcomes.len() {
+                outcomes[i] = Some(o);
+            }
+        }
+    }
+    let trace = driver.trace();
+    let (names, final_states) = driver.with_engine(|e| (e.names().clone(), e.key_states(last)));
+    SimOutput { trace, outcomes, names, truncated: false, final_states }
+}
