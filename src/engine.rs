@@ -714,3 +714,191 @@ impl Engine {
         self.reqs[req as usize].start
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::trace::{Decision, WaitKind};
+
+    const OK: &str = r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}"#;
+
+    fn keys(n: usize, group: Option<&str>) -> Vec<PoolKey> {
+        (0..n).map(|i| PoolKey { label: format!("k{}", i + 1), priority: i as i64, group: group.map(str::to_owned) }).collect()
+    }
+
+    fn one(n: usize, policy: Policy) -> Engine {
+        let spec = ProviderSpec { name: "p".into(), keys: keys(n, None), strategy: Strategy::FillFirst, fallback_for: None };
+        Engine::new(vec![spec], policy, 9)
+    }
+
+    fn send(s: Step) -> Send {
+        match s {
+            Step::Send(s) => s,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    fn done(s: Step) -> Outcome {
+        match s {
+            Step::Done(o) => o,
+            other => panic!("expected done, got {other:?}"),
+        }
+    }
+
+    fn rate_limited() -> Reply {
+        Reply::new(429, r#"{"error":{"message":"Rate limit reached on requests per min (RPM)","code":"rate_limit_exceeded"}}"#)
+    }
+
+    #[test]
+    fn rotation_to_untried_key_costs_no_retry() {
+        let mut e = one(3, Policy::default());
+        let s = send(e.start(0));
+        let s2 = send(e.on_reply(s.req, 5, &rate_limited()));
+        assert_eq!(s2.key, 1);
+        let retries: Vec<u32> = e.trace().iter().filter_map(|ev| match ev { Event::Decision { retries, .. } => Some(*retries), _ => None }).collect();
+        assert_eq!(retries, vec![0]);
+        assert!(done(e.on_reply(s.req, 9, &Reply::new(200, OK))).success);
+    }
+
+    #[test]
+    fn retry_after_becomes_the_wait_when_no_key_is_left() {
+        let mut e = one(1, Policy::default());
+        let s = send(e.start(0));
+        let r = rate_limited().header("retry-after", "2");
+        assert_eq!(e.on_reply(s.req, 10, &r), Step::Wait { req: 0, until: 2010 });
+        let s = send(e.on_wake(0, 2010));
+        assert_eq!(s.attempt, 2);
+        assert!(matches!(e.trace().iter().rev().nth(1), Some(Event::Decision { decision: Decision::Wait(WaitKind::BenchedKey), .. })));
+    }
+
+    #[test]
+    fn a_long_retry_after_fails_with_the_ready_time() {
+        let mut e = one(1, Policy::default());
+        let s = send(e.start(0));
+        let o = done(e.on_reply(s.req, 10, &rate_limited().header("retry-after", "90")));
+        assert!(!o.success);
+        assert_eq!((o.class, o.ready_at), (Class::RateLimit, Some(90_010)));
+    }
+
+    #[test]
+    fn quota_is_never_retried_on_the_same_key_even_with_a_short_reset() {
+        let mut e = one(1, Policy::default());
+        let s = send(e.start(0));
+        let r = Reply::new(429, r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","resets_in_seconds":5}}"#);
+        let o = done(e.on_reply(s.req, 10, &r));
+        assert_eq!((o.class, o.attempts, o.ready_at), (Class::QuotaExhausted, 1, Some(5_010)));
+    }
+
+    #[test]
+    fn a_quota_group_is_benched_together() {
+        let mut ks = keys(3, Some("acct"));
+        ks[2].group = None;
+        let spec = ProviderSpec { name: "p".into(), keys: ks, strategy: Strategy::FillFirst, fallback_for: None };
+        let mut e = Engine::new(vec![spec], Policy::default(), 1);
+        let s = send(e.start(0));
+        let s2 = send(e.on_reply(s.req, 1, &Reply::new(402, "")));
+        assert_eq!(s2.key, 2, "k2 shares k1's account");
+        assert!(matches!(e.pool(0).state(1), KeyState::Benched { reason: Class::QuotaExhausted, .. }));
+    }
+
+    #[test]
+    fn request_faults_stop_unless_a_fallback_is_configured_for_them() {
+        let mk = |fallback_for: Option<Vec<Class>>| {
+            let p = ProviderSpec { name: "p".into(), keys: keys(2, None), strategy: Strategy::FillFirst, fallback_for: None };
+            let f = ProviderSpec { name: "f".into(), keys: vec![PoolKey { label: "f1".into(), priority: 0, group: None }], strategy: Strategy::FillFirst, fallback_for };
+            Engine::new(vec![p, f], Policy::default(), 1)
+        };
+        let overflow = Reply::new(400, r#"{"error":{"code":"context_length_exceeded","message":"maximum context length"}}"#);
+        let mut e = mk(None);
+        let s = send(e.start(0));
+        let o = done(e.on_reply(s.req, 1, &overflow));
+        assert_eq!((o.class, o.attempts), (Class::ContextOverflow, 1));
+        let mut e = mk(Some(vec![Class::ContextOverflow]));
+        let s = send(e.start(0));
+        let s = send(e.on_reply(s.req, 1, &overflow));
+        assert_eq!((s.provider, s.key), (1, 0));
+    }
+
+    #[test]
+    fn max_attempts_caps_every_layer() {
+        let policy = Policy { max_attempts: 3, ..Policy::default() };
+        let mut e = one(10, policy);
+        let mut step = e.start(0);
+        let mut calls = 0;
+        while let Step::Send(s) = step {
+            calls += 1;
+            step = e.on_reply(s.req, calls, &rate_limited());
+        }
+        assert_eq!(calls, 3);
+        assert_eq!(done(step).attempts, 3);
+    }
+
+    #[test]
+    fn backoff_never_sleeps_past_the_deadline() {
+        let policy = Policy { deadline_ms: 1_000, max_retries: 50, ..Policy::default() };
+        let mut e = one(1, policy);
+        let mut step = e.start(0);
+        let mut now = 0;
+        loop {
+            match step {
+                Step::Send(s) => step = e.on_reply(s.req, now, &Reply::new(503, "")),
+                Step::Wait { req, until } => {
+                    assert!(until <= 1_000);
+                    now = until;
+                    step = e.on_wake(req, now);
+                }
+                Step::Done(o) => {
+                    assert_eq!(o.class, Class::Overloaded);
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_disabled_key_is_probed_when_due_and_restored_by_a_success() {
+        let mut e = one(2, Policy::default());
+        let s = send(e.start(0));
+        let s2 = send(e.on_reply(s.req, 1, &Reply::new(401, "")));
+        assert_eq!(s2.key, 1);
+        done(e.on_reply(0, 2, &Reply::new(200, OK)));
+        // Before the probe is due, k1 is skipped.
+        assert_eq!(send(e.start(1_000)).key, 1);
+        done(e.on_reply(1, 1_001, &Reply::new(200, OK)));
+        // At 30 min + 1 ms the probe is due: the next request probes k1.
+        let p = send(e.start(1_800_001));
+        assert!(p.probe && p.key == 0);
+        done(e.on_reply(p.req, 1_800_002, &Reply::new(200, OK)));
+        assert_eq!(e.pool(0).state(0), KeyState::Ready);
+        assert!(e.trace().iter().any(|ev| matches!(ev, Event::Restore { .. })));
+    }
+
+    #[test]
+    fn a_failure_benches_the_key_that_served_it_with_requests_in_flight() {
+        let spec = ProviderSpec { name: "p".into(), keys: keys(3, None), strategy: Strategy::RoundRobin, fallback_for: None };
+        let mut e = Engine::new(vec![spec], Policy::default(), 1);
+        let a = send(e.start(0));
+        let b = send(e.start(0));
+        assert_eq!((a.key, b.key), (0, 1));
+        let _ = e.on_reply(a.req, 5, &rate_limited());
+        assert!(matches!(e.pool(0).state(0), KeyState::Benched { .. }));
+        assert_eq!(e.pool(0).state(1), KeyState::Ready);
+    }
+
+    #[test]
+    fn jitter_is_seeded() {
+        let waits = |seed| {
+            let spec = ProviderSpec { name: "p".into(), keys: keys(1, None), strategy: Strategy::FillFirst, fallback_for: None };
+            let mut e = Engine::new(vec![spec], Policy::default(), seed);
+            let s = send(e.start(0));
+            match e.on_reply(s.req, 0, &Reply::new(500, "")) {
+                Step::Wait { until, .. } => until,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(waits(1), waits(1));
+        assert!((400..=500).contains(&waits(1)), "500 ms minus up to 20 %");
+        assert!((1..50).any(|s| waits(s) != waits(1)));
+    }
+}

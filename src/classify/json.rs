@@ -520,6 +520,11 @@ fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
     match x {
         Value::String(t) => {
             f.hay.push(t);
+            if key == "code" {
+                if let Some(c) = t.trim().parse::<u64>().ok().and_then(numeric_code) {
+                    f.hay.push(c);
+                }
+            }
             if key == "message" || key == "detail" || key == "msg" {
                 hints_from_text(t, &mut f.hints);
             }
@@ -556,12 +561,13 @@ fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
 /// Numeric provider codes that say what their message may not.
 fn numeric_code(n: u64) -> Option<&'static str> {
     Some(match n {
-        1113 | 1304 | 1308 | 1310 => "insufficient balance",
+        1113 | 1304 | 1308 | 1309 | 1310 => "insufficient balance",
         1302 | 1303 => "concurrency rate limit",
         1305 => "overloaded",
         1301 => "content filter",
         1261 => "context length",
-        1000..=1004 => "authentication",
+        1000..=1004 | 1110..=1112 | 1120 | 1121 | 1220 => "authentication",
+        1210 | 1211 | 1213 | 1214 => "invalid parameter",
         _ => return None,
     })
 }

@@ -306,6 +306,7 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
 }
 
 fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
+    let ctx = TextCtx { status, ..ctx };
     if let Some(d) = text::specific(hay, ctx) {
         return d;
     }

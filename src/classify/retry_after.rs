@@ -73,7 +73,9 @@ pub(crate) fn retry_after(reply: &Reply, hints: &BodyHints, provider_resets: boo
         (None, None) => {}
     }
     if let (Some(at), Some(now)) = (hints.reset_at_ms, date) {
-        return Some((at - now).max(0) as u64).map(|m| m.min(MAX_RETRY_AFTER_MS));
+        if at >= now {
+            return Some(((at - now) as u64).min(MAX_RETRY_AFTER_MS));
+        }
     }
     if provider_resets {
         return provider_reset(reply, date);
@@ -324,24 +326,22 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
     Some(civil_ms(y, mo, d, h, mi, sec)? - offset_ms)
 }
 
-/// Finds an absolute date-time inside free text ("You will regain access on 2025-07-01 at 00:00 UTC").
+/// Finds an absolute reset time inside free text ("You will regain access on 2025-07-01 at
+/// 00:00 UTC", "Your limit will reset at 2026-11-25 18:00:00"). Only a date after a reset cue
+/// counts: an API version ("2024-02-01") is not a reset.
 pub(crate) fn date_in_text(text: &str) -> Option<i64> {
+    const CUES: [&str; 7] = ["reset", "regain", "until", "after", "available", "refresh", "renew"];
+    let lower = text.to_ascii_lowercase();
+    let cue = CUES.iter().filter_map(|c| lower.find(c)).min()?;
     let b = text.as_bytes();
-    let mut i = 0;
+    let mut i = cue;
     while i + 10 <= b.len() {
-        if b[i].is_ascii_digit()
-            && b[i + 4] == b'-'
-            && b[i + 7] == b'-'
-            && (i == 0 || !b[i - 1].is_ascii_digit())
-        {
-            let end = (i + 40).min(b.len());
-            let mut end = end;
+        if b[i].is_ascii_digit() && b[i + 4] == b'-' && b[i + 7] == b'-' && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            let mut end = (i + 40).min(b.len());
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            if let Some(ms) =
-                parse_iso8601(&text[i..end]).or_else(|| parse_iso8601(&text[i..i + 10]))
-            {
+            if let Some(ms) = parse_iso8601(&text[i..end]).or_else(|| text.get(i..i + 10).and_then(parse_iso8601)) {
                 return Some(ms);
             }
         }

@@ -80,6 +80,8 @@ pub(crate) struct TextCtx {
     /// A gateway says the error came from the provider behind it (OpenRouter `metadata.raw` with
     /// a `provider_name`): limits there are the gateway's shared pool, not this key.
     pub upstream_wrapped: bool,
+    /// The HTTP status (or the status a 2xx body names); a 429 is a throttle of some window.
+    pub status: u16,
 }
 
 const CANCELLED: &[&str] = &[
@@ -135,7 +137,6 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "prompt too long",
     "input is too long",
     "input too long",
-    "too many tokens",
     "too many input tokens",
     "request too large",
     "request entity too large",
@@ -155,6 +156,13 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "上下文长度",
     "超出最大",
     "too long for the model",
+    "model token limit",
+    "must have less than",
+    "tokens must be <=",
+    "超过最大",
+    "超长",
+    "exceeds maximum context",
+    "context_length",
 ];
 
 const REGION: &[&str] = &[
@@ -224,6 +232,16 @@ const QUOTA_STRONG: &[&str] = &[
     "欠费",
     "充值",
     "额度不足",
+    "credit limit",
+    "out of credit",
+    "no credit",
+    "insufficient credit",
+    "add credit",
+    "credits exhausted",
+    "used up",
+    "free allocation",
+    "额度",
+    "quota exceeded for metric",
 ];
 
 const AUTH: &[&str] = &[
@@ -251,9 +269,6 @@ const AUTH: &[&str] = &[
     "key is disabled",
     "organization disabled",
     "suspended",
-    "permission",
-    "access denied",
-    "not authorized",
     "no auth credentials",
     "user not found",
     "no such user",
@@ -263,16 +278,27 @@ const AUTH: &[&str] = &[
     "missing api key",
     "no api key",
     "api key is missing",
-    "does not have access",
-    "forbidden",
     "invalid access token",
     "expired token",
     "unrecognizedclient",
     "signature",
     "无效的令牌",
-    "令牌",
     "api key 无效",
+    "invalid api token",
+    "invalidapikey",
+    "api key is invalid",
+    "身份验证失败",
+    "认证失败",
+    "鉴权失败",
+    "令牌已过期",
+    "令牌无效",
+    "令牌已被禁用",
+    "令牌状态不可用",
+    "authorization token",
 ];
+
+/// Generic refusals: a credential problem unless the text also names a throttle.
+const AUTH_WEAK: &[&str] = &["permission", "access denied", "not authorized", "does not have access", "forbidden"];
 
 const OVERLOADED: &[&str] = &[
     "overloaded",
@@ -405,6 +431,10 @@ const BAD_REQUEST: &[&str] = &[
     "invalid model",
     "is not a valid",
     "must be",
+    "notfound",
+    "decommissioned",
+    "no longer supported",
+    "deprecated",
 ];
 
 /// What the phrase rules decided, with the rule's name.
@@ -441,7 +471,7 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
             "text: invalid, expired, revoked or unpermitted credential",
         ));
     }
-    let throttled = h.any(THROTTLE);
+    let throttled = h.any(THROTTLE) || (ctx.status == 429 && quota_window);
     if h.any(OVERLOADED) || (ctx.upstream_wrapped && throttled) {
         let reason = if ctx.upstream_wrapped && throttled {
             "text: gateway's upstream provider is rate limited (shared, not this key)"
@@ -476,6 +506,9 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
             ));
         }
         return Some((Class::RateLimit, "text: rate limit"));
+    }
+    if h.any(AUTH_WEAK) {
+        return Some((Class::Auth, "text: permission denied / forbidden"));
     }
     None
 }

@@ -306,3 +306,41 @@ impl Policy {
         b.base_ms.saturating_mul(grow).min(b.cap_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_builds_and_round_trips_through_json() {
+        for p in presets() {
+            let policy = preset(p.name).unwrap();
+            let json = serde_json::to_value(&policy).unwrap();
+            let back: Policy = serde_json::from_value(json).unwrap();
+            assert_eq!(back, policy, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn every_mutant_differs_from_reference() {
+        let reference = Policy::default();
+        for m in mutant_names() {
+            assert_ne!(preset(m).unwrap(), reference, "{m} reproduces nothing");
+        }
+        assert_eq!(mutant_names().count(), 25);
+    }
+
+    #[test]
+    fn unknown_policy_fields_are_rejected() {
+        let err = serde_json::from_str::<Policy>(r#"{"max_retry": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `max_retry`"), "{err}");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = Policy::default();
+        assert_eq!((p.backoff_ms(0), p.backoff_ms(1), p.backoff_ms(2)), (500, 1_000, 2_000));
+        assert_eq!(p.backoff_ms(10), 30_000);
+        assert_eq!(p.backoff_ms(1_000), 30_000);
+    }
+}
