@@ -1,0 +1,368 @@
+//! Fuzzing support for the classifier, shared by the `cargo fuzz` target (`fuzz/`), the
+//! property tests and the `cargo test` replay of saved crashes, so all three check the same
+//! properties on the same decoding of bytes.
+//!
+//! Bytes become a reply in one of three ways, chosen by the first byte:
+//! `0`: the rest is one `keypool classify` JSON line (the corpus fixtures are seeds this way);
+//! `1`: a status (2 bytes) and a raw body; anything else: a structured reply drawn with
+//! `arbitrary` from realistic fragments (provider error shapes with real codes and messages,
+//! retry-after in every form, success bodies, SSE event sequences, nested errors).
+
+use crate::class::Verdict;
+use crate::classify::{classify, MAX_RETRY_AFTER_MS};
+use crate::reply::{Reply, Transport};
+use arbitrary::{Arbitrary, Unstructured};
+use serde_json::{json, Value};
+
+/// A reply to classify, and whether it is a well-formed success with content (which must
+/// classify as `success`).
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The reply.
+    pub reply: Reply,
+    /// It is a well-formed 200 answer with non-empty content.
+    pub must_succeed: bool,
+}
+
+/// Decodes fuzzer bytes into a case (see the module docs). Never panics.
+///
+/// ```
+/// let mut line = vec![0u8];
+/// line.extend_from_slice(br#"{"status":402,"body":""}"#);
+/// let case = keypool::fuzzing::case_from_bytes(&line);
+/// assert_eq!(case.reply.status, 402);
+/// assert!(keypool::fuzzing::check(&case).is_ok());
+/// ```
+pub fn case_from_bytes(data: &[u8]) -> Case {
+    match data.first() {
+        Some(0) => {
+            let text = String::from_utf8_lossy(&data[1..]);
+            let reply = crate::classify_line::parse_line(&text).map(|(r, _)| r).unwrap_or_else(|_| Reply::new(200, text.into_owned()));
+            Case { reply, must_succeed: false }
+        }
+        Some(1) => {
+            let status = data.get(1..3).map_or(200, |b| u16::from_le_bytes([b[0], b[1]]));
+            let body = String::from_utf8_lossy(data.get(3..).unwrap_or_default()).into_owned();
+            Case { reply: Reply::new(status, body), must_succeed: false }
+        }
+        _ => {
+            match FuzzReply::arbitrary_take_rest(Unstructured::new(data)) {
+                Ok(f) => f.build(),
+                Err(_) => Case { reply: Reply::new(200, String::from_utf8_lossy(data).into_owned()), must_succeed: false },
+            }
+        }
+    }
+}
+
+/// The classifier's properties on one case: deterministic, total (one of the eleven classes by
+/// construction), retry-after bounded, and a well-formed success with content is `success`.
+pub fn check(case: &Case) -> Result<Verdict, String> {
+    let a = classify(&case.reply);
+    let b = classify(&case.reply);
+    if a != b {
+        return Err(format!("not deterministic: {a:?} then {b:?}"));
+    }
+    if let Some(ms) = a.retry_after_ms {
+        if ms > MAX_RETRY_AFTER_MS {
+            return Err(format!("retry-after {ms} ms is beyond the bound {MAX_RETRY_AFTER_MS}"));
+        }
+    }
+    if case.must_succeed && a.class != crate::Class::Success {
+        return Err(format!("a well-formed success with content classified as {} ({})", a.class, a.reason));
+    }
+    if (a.class == crate::Class::Success) && a.soft {
+        return Err("a success marked as a soft failure".into());
+    }
+    Ok(a)
+}
+
+const STATUSES: [u16; 16] = [200, 400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 200];
+const WORDS: [&str; 32] = [
+    "insufficient_quota", "rate_limit_exceeded", "rate_limit_error", "invalid_api_key", "authentication_error",
+    "permission_error", "overloaded_error", "server_is_overloaded", "context_length_exceeded", "content_filter",
+    "content_policy_violation", "invalid_request_error", "not_found_error", "api_error", "server_error",
+    "RESOURCE_EXHAUSTED", "UNAVAILABLE", "INVALID_ARGUMENT", "PERMISSION_DENIED", "INTERNAL", "usage_limit_reached",
+    "1113", "1302", "1305", "Arrearage", "Throttling.RateQuota", "DataInspectionFailed", "cancelled", "failed",
+    "completed", "incomplete", "requests",
+];
+const PHRASES: [&str; 24] = [
+    "You exceeded your current quota, please check your plan and billing details.",
+    "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.",
+    "Rate limit reached on requests per day (RPD)",
+    "Request too large: Limit 10000, Requested 25000",
+    "Your credit balance is too low",
+    "Incorrect API key provided",
+    "The server is overloaded",
+    "This model's maximum context length is 8192 tokens",
+    "Your request was rejected as a result of our safety system",
+    "Internal server error",
+    "The model does not exist",
+    "User location is not supported",
+    "This model is currently experiencing high demand",
+    "You are using a Trial key, which is limited to 1000 API calls / month",
+    "request reached organization max concurrency",
+    "Insufficient balance or no resource package",
+    "Key limit exceeded (total limit)",
+    "Provider returned error",
+    "余额不足",
+    "请求过于频繁",
+    "The usage limit has been reached",
+    "Access denied",
+    "Model is not ready",
+    "",
+];
+
+#[derive(Arbitrary, Debug)]
+enum Word {
+    Known(u8),
+    Any(String),
+}
+
+impl Word {
+    fn text(&self) -> String {
+        match self {
+            Word::Known(i) => WORDS[*i as usize % WORDS.len()].to_owned(),
+            Word::Any(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct Message {
+    phrase: u8,
+    wait: Option<Wait>,
+    extra: Option<String>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Wait {
+    Secs(f32),
+    Ms(u32),
+    Compound(u8, f32),
+    Words(u16),
+}
+
+impl Message {
+    fn text(&self) -> String {
+        let mut s = PHRASES[self.phrase as usize % PHRASES.len()].to_owned();
+        match &self.wait {
+            Some(Wait::Secs(x)) => s.push_str(&format!(" Please try again in {x}s.")),
+            Some(Wait::Ms(x)) => s.push_str(&format!(" Please try again in {x}ms.")),
+            Some(Wait::Compound(m, x)) => s.push_str(&format!(" Please try again in {m}m{x}s.")),
+            Some(Wait::Words(n)) => s.push_str(&format!(" please try again after {n} seconds")),
+            None => {}
+        }
+        if let Some(e) = &self.extra {
+            s.push(' ');
+            s.push_str(e);
+        }
+        s
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Header {
+    RetryAfterSecs(u32),
+    RetryAfterFloat(f64),
+    RetryAfterText(String),
+    RetryAfterMs(i64),
+    RetryAfterDate { date: u32, delta: i32 },
+    Reset { which: bool, value: String, remaining: u8 },
+    SseContentType,
+    JsonContentType,
+    Other(String, String),
+}
+
+fn http_date(epoch: i64) -> String {
+    // A plain IMF-fixdate, enough for the classifier to parse back.
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("Thu, {:02} {} {} {:02}:{:02}:{:02} GMT", d, MON[(m - 1) as usize], y, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[derive(Arbitrary, Debug)]
+enum Body {
+    Empty,
+    Text(String),
+    Html(String),
+    ChatOk(String),
+    ChatEmpty,
+    OpenAiError { typ: Word, code: Word, message: Message },
+    AnthropicError { typ: Word, message: Message },
+    GoogleError { code: u16, status: Word, message: Message, quota_id: Option<String>, retry_delay: Option<u16> },
+    BareMessage { code: Option<Word>, message: Message },
+    Responses { status: Word, code: Option<Word>, message: Message, output: Option<String> },
+    Gemini { finish: Word, text: Option<String>, block: Option<Word> },
+    Anthropic { stop: Word, text: Option<String> },
+    Wrapped { provider: bool, inner: Box<Body> },
+    Sse(Vec<Event>),
+    Nested(u16),
+    Fields { retry_after: Option<f64>, resets_in: Option<i64>, resets_at: Option<i64> },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Event {
+    ChatDelta(String),
+    ChatFinish(Word),
+    Done,
+    ErrorFrame(Box<Body>),
+    Comment(String),
+    ResponsesFailed { code: Word, message: Message },
+    AnthropicText(String),
+    AnthropicStop(Word),
+    Raw(String),
+}
+
+/// Nested bodies embed their inner body as an escaped string, which doubles in size per level:
+/// past this depth the inner body is cut to `{}`.
+const MAX_NESTING: u8 = 4;
+
+impl Body {
+    fn json(&self) -> String {
+        self.json_at(0)
+    }
+
+    fn json_at(&self, depth: u8) -> String {
+        if depth > MAX_NESTING {
+            return "{}".into();
+        }
+        match self {
+            Body::Empty => String::new(),
+            Body::Text(s) => s.clone(),
+            Body::Html(s) => format!("<html><head><title>{s}</title></head><body>{s}</body></html>"),
+            Body::ChatOk(c) => json!({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":c},"finish_reason":"stop"}]}).to_string(),
+            Body::ChatEmpty => json!({"choices":[{"message":{"content":""},"finish_reason":"stop"}]}).to_string(),
+            Body::OpenAiError { typ, code, message } => json!({"error":{"message":message.text(),"type":typ.text(),"code":code.text(),"param":null}}).to_string(),
+            Body::AnthropicError { typ, message } => json!({"type":"error","error":{"type":typ.text(),"message":message.text()}}).to_string(),
+            Body::GoogleError { code, status, message, quota_id, retry_delay } => {
+                let mut details = Vec::new();
+                if let Some(q) = quota_id {
+                    details.push(json!({"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":q}]}));
+                }
+                if let Some(d) = retry_delay {
+                    details.push(json!({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":format!("{d}s")}));
+                }
+                json!({"error":{"code":code,"message":message.text(),"status":status.text(),"details":details}}).to_string()
+            }
+            Body::BareMessage { code, message } => {
+                let mut v = json!({"message": message.text()});
+                if let Some(c) = code {
+                    v["code"] = Value::String(c.text());
+                }
+                v.to_string()
+            }
+            Body::Responses { status, code, message, output } => {
+                let out: Vec<Value> = output.iter().map(|t| json!({"type":"message","content":[{"type":"output_text","text":t}]})).collect();
+                let err = code.as_ref().map(|c| json!({"code":c.text(),"message":message.text()}));
+                json!({"object":"response","status":status.text(),"error":err,"output":out}).to_string()
+            }
+            Body::Gemini { finish, text, block } => {
+                let mut v = json!({"candidates":[{"content":{"parts":[{"text":text.clone().unwrap_or_default()}]},"finishReason":finish.text()}]});
+                if let Some(b) = block {
+                    v["promptFeedback"] = json!({"blockReason": b.text()});
+                }
+                v.to_string()
+            }
+            Body::Anthropic { stop, text } => {
+                let content: Vec<Value> = text.iter().map(|t| json!({"type":"text","text":t})).collect();
+                json!({"type":"message","content":content,"stop_reason":stop.text()}).to_string()
+            }
+            Body::Wrapped { provider, inner } => {
+                let mut e = json!({"message":"Provider returned error","code":429,"metadata":{"raw":inner.json_at(depth + 1)}});
+                if *provider {
+                    e["metadata"]["provider_name"] = json!("Upstream");
+                }
+                json!({"error": e}).to_string()
+            }
+            Body::Sse(events) => {
+                let mut s = String::new();
+                for e in events.iter().take(64) {
+                    s.push_str(&match e {
+                        Event::ChatDelta(t) => format!("data: {}", json!({"choices":[{"delta":{"content":t},"finish_reason":null}]})),
+                        Event::ChatFinish(w) => format!("data: {}", json!({"choices":[{"delta":{},"finish_reason":w.text()}]})),
+                        Event::Done => "data: [DONE]".into(),
+                        Event::ErrorFrame(b) => format!("event: error\ndata: {}", b.json_at(depth + 1).replace('\n', " ")),
+                        Event::Comment(c) => format!(": {}", c.replace('\n', " ")),
+                        Event::ResponsesFailed { code, message } => format!("event: response.failed\ndata: {}", json!({"type":"response.failed","response":{"object":"response","status":"failed","error":{"code":code.text(),"message":message.text()},"output":[]}})),
+                        Event::AnthropicText(t) => format!("event: content_block_delta\ndata: {}", json!({"type":"content_block_delta","delta":{"type":"text_delta","text":t}})),
+                        Event::AnthropicStop(w) => format!("event: message_delta\ndata: {}", json!({"type":"message_delta","delta":{"stop_reason":w.text()}})),
+                        Event::Raw(r) => r.clone(),
+                    });
+                    s.push_str("\n\n");
+                }
+                s
+            }
+            Body::Nested(depth) => {
+                let d = *depth as usize % 200_000;
+                format!("{}{}", "[".repeat(d), "]".repeat(d))
+            }
+            Body::Fields { retry_after, resets_in, resets_at } => {
+                json!({"error":{"message":"limit","retry_after":retry_after,"resets_in_seconds":resets_in,"resets_at":resets_at}}).to_string()
+            }
+        }
+    }
+}
+
+/// A structured reply drawn by the fuzzer.
+#[derive(Arbitrary, Debug)]
+pub struct FuzzReply {
+    status: u8,
+    raw_status: Option<u16>,
+    headers: Vec<Header>,
+    body: Body,
+    lead: u8,
+}
+
+impl FuzzReply {
+    fn build(&self) -> Case {
+        let status = self.raw_status.map_or(STATUSES[self.status as usize % STATUSES.len()], |s| s % 600);
+        let mut body = self.body.json();
+        if self.lead % 4 == 1 {
+            body = format!("\n  {body}");
+        }
+        let mut r = Reply::new(status, body);
+        let mut sse_header = false;
+        for h in self.headers.iter().take(16) {
+            r = match h {
+                Header::RetryAfterSecs(s) => r.header("retry-after", s.to_string()),
+                Header::RetryAfterFloat(f) => r.header("retry-after", f.to_string()),
+                Header::RetryAfterText(t) => r.header("retry-after", t.clone()),
+                Header::RetryAfterMs(ms) => r.header("retry-after-ms", ms.to_string()),
+                Header::RetryAfterDate { date, delta } => {
+                    let now = *date as i64;
+                    r.header("date", http_date(now)).header("retry-after", http_date(now + *delta as i64))
+                }
+                Header::Reset { which, value, remaining } => {
+                    let l = if *which { "tokens" } else { "requests" };
+                    r.header(&format!("x-ratelimit-reset-{l}"), value.clone()).header(&format!("x-ratelimit-remaining-{l}"), remaining.to_string())
+                }
+                Header::SseContentType => {
+                    sse_header = true;
+                    r.header("content-type", "text/event-stream")
+                }
+                Header::JsonContentType => r.header("content-type", "application/json"),
+                Header::Other(k, v) => r.header(k, v.clone()),
+            };
+        }
+        if matches!(self.body, Body::Sse(_)) && self.lead % 2 == 0 {
+            r = r.transport(Transport::Sse);
+        }
+        let must_succeed = matches!(&self.body, Body::ChatOk(c) if !c.trim().is_empty()) && status == 200 && !sse_header && !r.is_sse();
+        Case { reply: r, must_succeed }
+    }
+}
