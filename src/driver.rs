@@ -71,14 +71,30 @@ pub struct Driver<U> {
 impl<U: Upstream> Driver<U> {
     /// A driver whose virtual time 0 is now. `secrets` are by key id (may be shorter).
     pub fn new(engine: Engine, upstream: U, secrets: Vec<Option<String>>) -> Self {
-        let labels = engine.names().keys.iter().map(|l| Arc::from(l.as_str())).collect();
-        let secrets = secrets.into_iter().map(|s| s.map(|s| Arc::from(s.as_str()))).collect();
-        Driver { engine: Mutex::new(engine), upstream, origin: Instant::now(), labels, secrets }
+        let labels = engine
+            .names()
+            .keys
+            .iter()
+            .map(|l| Arc::from(l.as_str()))
+            .collect();
+        let secrets = secrets
+            .into_iter()
+            .map(|s| s.map(|s| Arc::from(s.as_str())))
+            .collect();
+        Driver {
+            engine: Mutex::new(engine),
+            upstream,
+            origin: Instant::now(),
+            labels,
+            secrets,
+        }
     }
 
     /// Milliseconds since the driver was made, on tokio's clock.
     pub fn now(&self) -> u64 {
-        Instant::now().saturating_duration_since(self.origin).as_millis() as u64
+        Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_millis() as u64
     }
 
     /// The instant of virtual time `ms`.

@@ -724,11 +724,22 @@ mod tests {
     const OK: &str = r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}"#;
 
     fn keys(n: usize, group: Option<&str>) -> Vec<PoolKey> {
-        (0..n).map(|i| PoolKey { label: format!("k{}", i + 1), priority: i as i64, group: group.map(str::to_owned) }).collect()
+        (0..n)
+            .map(|i| PoolKey {
+                label: format!("k{}", i + 1),
+                priority: i as i64,
+                group: group.map(str::to_owned),
+            })
+            .collect()
     }
 
     fn one(n: usize, policy: Policy) -> Engine {
-        let spec = ProviderSpec { name: "p".into(), keys: keys(n, None), strategy: Strategy::FillFirst, fallback_for: None };
+        let spec = ProviderSpec {
+            name: "p".into(),
+            keys: keys(n, None),
+            strategy: Strategy::FillFirst,
+            fallback_for: None,
+        };
         Engine::new(vec![spec], policy, 9)
     }
 
@@ -747,7 +758,10 @@ mod tests {
     }
 
     fn rate_limited() -> Reply {
-        Reply::new(429, r#"{"error":{"message":"Rate limit reached on requests per min (RPM)","code":"rate_limit_exceeded"}}"#)
+        Reply::new(
+            429,
+            r#"{"error":{"message":"Rate limit reached on requests per min (RPM)","code":"rate_limit_exceeded"}}"#,
+        )
     }
 
     #[test]
@@ -756,7 +770,14 @@ mod tests {
         let s = send(e.start(0));
         let s2 = send(e.on_reply(s.req, 5, &rate_limited()));
         assert_eq!(s2.key, 1);
-        let retries: Vec<u32> = e.trace().iter().filter_map(|ev| match ev { Event::Decision { retries, .. } => Some(*retries), _ => None }).collect();
+        let retries: Vec<u32> = e
+            .trace()
+            .iter()
+            .filter_map(|ev| match ev {
+                Event::Decision { retries, .. } => Some(*retries),
+                _ => None,
+            })
+            .collect();
         assert_eq!(retries, vec![0]);
         assert!(done(e.on_reply(s.req, 9, &Reply::new(200, OK))).success);
     }
@@ -766,10 +787,22 @@ mod tests {
         let mut e = one(1, Policy::default());
         let s = send(e.start(0));
         let r = rate_limited().header("retry-after", "2");
-        assert_eq!(e.on_reply(s.req, 10, &r), Step::Wait { req: 0, until: 2010 });
+        assert_eq!(
+            e.on_reply(s.req, 10, &r),
+            Step::Wait {
+                req: 0,
+                until: 2010
+            }
+        );
         let s = send(e.on_wake(0, 2010));
         assert_eq!(s.attempt, 2);
-        assert!(matches!(e.trace().iter().rev().nth(1), Some(Event::Decision { decision: Decision::Wait(WaitKind::BenchedKey), .. })));
+        assert!(matches!(
+            e.trace().iter().rev().nth(1),
+            Some(Event::Decision {
+                decision: Decision::Wait(WaitKind::BenchedKey),
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -785,31 +818,65 @@ mod tests {
     fn quota_is_never_retried_on_the_same_key_even_with_a_short_reset() {
         let mut e = one(1, Policy::default());
         let s = send(e.start(0));
-        let r = Reply::new(429, r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","resets_in_seconds":5}}"#);
+        let r = Reply::new(
+            429,
+            r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","resets_in_seconds":5}}"#,
+        );
         let o = done(e.on_reply(s.req, 10, &r));
-        assert_eq!((o.class, o.attempts, o.ready_at), (Class::QuotaExhausted, 1, Some(5_010)));
+        assert_eq!(
+            (o.class, o.attempts, o.ready_at),
+            (Class::QuotaExhausted, 1, Some(5_010))
+        );
     }
 
     #[test]
     fn a_quota_group_is_benched_together() {
         let mut ks = keys(3, Some("acct"));
         ks[2].group = None;
-        let spec = ProviderSpec { name: "p".into(), keys: ks, strategy: Strategy::FillFirst, fallback_for: None };
+        let spec = ProviderSpec {
+            name: "p".into(),
+            keys: ks,
+            strategy: Strategy::FillFirst,
+            fallback_for: None,
+        };
         let mut e = Engine::new(vec![spec], Policy::default(), 1);
         let s = send(e.start(0));
         let s2 = send(e.on_reply(s.req, 1, &Reply::new(402, "")));
         assert_eq!(s2.key, 2, "k2 shares k1's account");
-        assert!(matches!(e.pool(0).state(1), KeyState::Benched { reason: Class::QuotaExhausted, .. }));
+        assert!(matches!(
+            e.pool(0).state(1),
+            KeyState::Benched {
+                reason: Class::QuotaExhausted,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn request_faults_stop_unless_a_fallback_is_configured_for_them() {
         let mk = |fallback_for: Option<Vec<Class>>| {
-            let p = ProviderSpec { name: "p".into(), keys: keys(2, None), strategy: Strategy::FillFirst, fallback_for: None };
-            let f = ProviderSpec { name: "f".into(), keys: vec![PoolKey { label: "f1".into(), priority: 0, group: None }], strategy: Strategy::FillFirst, fallback_for };
+            let p = ProviderSpec {
+                name: "p".into(),
+                keys: keys(2, None),
+                strategy: Strategy::FillFirst,
+                fallback_for: None,
+            };
+            let f = ProviderSpec {
+                name: "f".into(),
+                keys: vec![PoolKey {
+                    label: "f1".into(),
+                    priority: 0,
+                    group: None,
+                }],
+                strategy: Strategy::FillFirst,
+                fallback_for,
+            };
             Engine::new(vec![p, f], Policy::default(), 1)
         };
-        let overflow = Reply::new(400, r#"{"error":{"code":"context_length_exceeded","message":"maximum context length"}}"#);
+        let overflow = Reply::new(
+            400,
+            r#"{"error":{"code":"context_length_exceeded","message":"maximum context length"}}"#,
+        );
         let mut e = mk(None);
         let s = send(e.start(0));
         let o = done(e.on_reply(s.req, 1, &overflow));
@@ -822,7 +889,10 @@ mod tests {
 
     #[test]
     fn max_attempts_caps_every_layer() {
-        let policy = Policy { max_attempts: 3, ..Policy::default() };
+        let policy = Policy {
+            max_attempts: 3,
+            ..Policy::default()
+        };
         let mut e = one(10, policy);
         let mut step = e.start(0);
         let mut calls = 0;
@@ -836,7 +906,11 @@ mod tests {
 
     #[test]
     fn backoff_never_sleeps_past_the_deadline() {
-        let policy = Policy { deadline_ms: 1_000, max_retries: 50, ..Policy::default() };
+        let policy = Policy {
+            deadline_ms: 1_000,
+            max_retries: 50,
+            ..Policy::default()
+        };
         let mut e = one(1, policy);
         let mut step = e.start(0);
         let mut now = 0;
@@ -871,12 +945,20 @@ mod tests {
         assert!(p.probe && p.key == 0);
         done(e.on_reply(p.req, 1_800_002, &Reply::new(200, OK)));
         assert_eq!(e.pool(0).state(0), KeyState::Ready);
-        assert!(e.trace().iter().any(|ev| matches!(ev, Event::Restore { .. })));
+        assert!(e
+            .trace()
+            .iter()
+            .any(|ev| matches!(ev, Event::Restore { .. })));
     }
 
     #[test]
     fn a_failure_benches_the_key_that_served_it_with_requests_in_flight() {
-        let spec = ProviderSpec { name: "p".into(), keys: keys(3, None), strategy: Strategy::RoundRobin, fallback_for: None };
+        let spec = ProviderSpec {
+            name: "p".into(),
+            keys: keys(3, None),
+            strategy: Strategy::RoundRobin,
+            fallback_for: None,
+        };
         let mut e = Engine::new(vec![spec], Policy::default(), 1);
         let a = send(e.start(0));
         let b = send(e.start(0));
@@ -889,7 +971,12 @@ mod tests {
     #[test]
     fn jitter_is_seeded() {
         let waits = |seed| {
-            let spec = ProviderSpec { name: "p".into(), keys: keys(1, None), strategy: Strategy::FillFirst, fallback_for: None };
+            let spec = ProviderSpec {
+                name: "p".into(),
+                keys: keys(1, None),
+                strategy: Strategy::FillFirst,
+                fallback_for: None,
+            };
             let mut e = Engine::new(vec![spec], Policy::default(), seed);
             let s = send(e.start(0));
             match e.on_reply(s.req, 0, &Reply::new(500, "")) {

@@ -37,20 +37,31 @@ pub fn case_from_bytes(data: &[u8]) -> Case {
     match data.first() {
         Some(0) => {
             let text = String::from_utf8_lossy(&data[1..]);
-            let reply = crate::classify_line::parse_line(&text).map(|(r, _)| r).unwrap_or_else(|_| Reply::new(200, text.into_owned()));
-            Case { reply, must_succeed: false }
-        }
-        Some(1) => {
-            let status = data.get(1..3).map_or(200, |b| u16::from_le_bytes([b[0], b[1]]));
-            let body = String::from_utf8_lossy(data.get(3..).unwrap_or_default()).into_owned();
-            Case { reply: Reply::new(status, body), must_succeed: false }
-        }
-        _ => {
-            match FuzzReply::arbitrary_take_rest(Unstructured::new(data)) {
-                Ok(f) => f.build(),
-                Err(_) => Case { reply: Reply::new(200, String::from_utf8_lossy(data).into_owned()), must_succeed: false },
+            let reply = crate::classify_line::parse_line(&text)
+                .map(|(r, _)| r)
+                .unwrap_or_else(|_| Reply::new(200, text.into_owned()));
+            Case {
+                reply,
+                must_succeed: false,
             }
         }
+        Some(1) => {
+            let status = data
+                .get(1..3)
+                .map_or(200, |b| u16::from_le_bytes([b[0], b[1]]));
+            let body = String::from_utf8_lossy(data.get(3..).unwrap_or_default()).into_owned();
+            Case {
+                reply: Reply::new(status, body),
+                must_succeed: false,
+            }
+        }
+        _ => match FuzzReply::arbitrary_take_rest(Unstructured::new(data)) {
+            Ok(f) => f.build(),
+            Err(_) => Case {
+                reply: Reply::new(200, String::from_utf8_lossy(data).into_owned()),
+                must_succeed: false,
+            },
+        },
     }
 }
 
@@ -64,11 +75,16 @@ pub fn check(case: &Case) -> Result<Verdict, String> {
     }
     if let Some(ms) = a.retry_after_ms {
         if ms > MAX_RETRY_AFTER_MS {
-            return Err(format!("retry-after {ms} ms is beyond the bound {MAX_RETRY_AFTER_MS}"));
+            return Err(format!(
+                "retry-after {ms} ms is beyond the bound {MAX_RETRY_AFTER_MS}"
+            ));
         }
     }
     if case.must_succeed && a.class != crate::Class::Success {
-        return Err(format!("a well-formed success with content classified as {} ({})", a.class, a.reason));
+        return Err(format!(
+            "a well-formed success with content classified as {} ({})",
+            a.class, a.reason
+        ));
     }
     if (a.class == crate::Class::Success) && a.soft {
         return Err("a success marked as a soft failure".into());
@@ -76,14 +92,42 @@ pub fn check(case: &Case) -> Result<Verdict, String> {
     Ok(a)
 }
 
-const STATUSES: [u16; 16] = [200, 400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 200];
+const STATUSES: [u16; 16] = [
+    200, 400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 200,
+];
 const WORDS: [&str; 32] = [
-    "insufficient_quota", "rate_limit_exceeded", "rate_limit_error", "invalid_api_key", "authentication_error",
-    "permission_error", "overloaded_error", "server_is_overloaded", "context_length_exceeded", "content_filter",
-    "content_policy_violation", "invalid_request_error", "not_found_error", "api_error", "server_error",
-    "RESOURCE_EXHAUSTED", "UNAVAILABLE", "INVALID_ARGUMENT", "PERMISSION_DENIED", "INTERNAL", "usage_limit_reached",
-    "1113", "1302", "1305", "Arrearage", "Throttling.RateQuota", "DataInspectionFailed", "cancelled", "failed",
-    "completed", "incomplete", "requests",
+    "insufficient_quota",
+    "rate_limit_exceeded",
+    "rate_limit_error",
+    "invalid_api_key",
+    "authentication_error",
+    "permission_error",
+    "overloaded_error",
+    "server_is_overloaded",
+    "context_length_exceeded",
+    "content_filter",
+    "content_policy_violation",
+    "invalid_request_error",
+    "not_found_error",
+    "api_error",
+    "server_error",
+    "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE",
+    "INVALID_ARGUMENT",
+    "PERMISSION_DENIED",
+    "INTERNAL",
+    "usage_limit_reached",
+    "1113",
+    "1302",
+    "1305",
+    "Arrearage",
+    "Throttling.RateQuota",
+    "DataInspectionFailed",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "requests",
 ];
 const PHRASES: [&str; 24] = [
     "You exceeded your current quota, please check your plan and billing details.",
@@ -166,8 +210,15 @@ enum Header {
     RetryAfterFloat(f64),
     RetryAfterText(String),
     RetryAfterMs(i64),
-    RetryAfterDate { date: u32, delta: i32 },
-    Reset { which: bool, value: String, remaining: u8 },
+    RetryAfterDate {
+        date: u32,
+        delta: i32,
+    },
+    Reset {
+        which: bool,
+        value: String,
+        remaining: u8,
+    },
     SseContentType,
     JsonContentType,
     Other(String, String),
@@ -178,8 +229,18 @@ fn http_date(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("Thu, {:02} {} {} {:02}:{:02}:{:02} GMT", d, MON[(m - 1) as usize], y, secs / 3600, secs % 3600 / 60, secs % 60)
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "Thu, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        d,
+        MON[(m - 1) as usize],
+        y,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -202,17 +263,52 @@ enum Body {
     Html(String),
     ChatOk(String),
     ChatEmpty,
-    OpenAiError { typ: Word, code: Word, message: Message },
-    AnthropicError { typ: Word, message: Message },
-    GoogleError { code: u16, status: Word, message: Message, quota_id: Option<String>, retry_delay: Option<u16> },
-    BareMessage { code: Option<Word>, message: Message },
-    Responses { status: Word, code: Option<Word>, message: Message, output: Option<String> },
-    Gemini { finish: Word, text: Option<String>, block: Option<Word> },
-    Anthropic { stop: Word, text: Option<String> },
-    Wrapped { provider: bool, inner: Box<Body> },
+    OpenAiError {
+        typ: Word,
+        code: Word,
+        message: Message,
+    },
+    AnthropicError {
+        typ: Word,
+        message: Message,
+    },
+    GoogleError {
+        code: u16,
+        status: Word,
+        message: Message,
+        quota_id: Option<String>,
+        retry_delay: Option<u16>,
+    },
+    BareMessage {
+        code: Option<Word>,
+        message: Message,
+    },
+    Responses {
+        status: Word,
+        code: Option<Word>,
+        message: Message,
+        output: Option<String>,
+    },
+    Gemini {
+        finish: Word,
+        text: Option<String>,
+        block: Option<Word>,
+    },
+    Anthropic {
+        stop: Word,
+        text: Option<String>,
+    },
+    Wrapped {
+        provider: bool,
+        inner: Box<Body>,
+    },
     Sse(Vec<Event>),
     Nested(u16),
-    Fields { retry_after: Option<f64>, resets_in: Option<i64>, resets_at: Option<i64> },
+    Fields {
+        retry_after: Option<f64>,
+        resets_in: Option<i64>,
+        resets_at: Option<i64>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -330,7 +426,9 @@ pub struct FuzzReply {
 
 impl FuzzReply {
     fn build(&self) -> Case {
-        let status = self.raw_status.map_or(STATUSES[self.status as usize % STATUSES.len()], |s| s % 600);
+        let status = self
+            .raw_status
+            .map_or(STATUSES[self.status as usize % STATUSES.len()], |s| s % 600);
         let mut body = self.body.json();
         if self.lead % 4 == 1 {
             body = format!("\n  {body}");
@@ -345,11 +443,17 @@ impl FuzzReply {
                 Header::RetryAfterMs(ms) => r.header("retry-after-ms", ms.to_string()),
                 Header::RetryAfterDate { date, delta } => {
                     let now = *date as i64;
-                    r.header("date", http_date(now)).header("retry-after", http_date(now + *delta as i64))
+                    r.header("date", http_date(now))
+                        .header("retry-after", http_date(now + *delta as i64))
                 }
-                Header::Reset { which, value, remaining } => {
+                Header::Reset {
+                    which,
+                    value,
+                    remaining,
+                } => {
                     let l = if *which { "tokens" } else { "requests" };
-                    r.header(&format!("x-ratelimit-reset-{l}"), value.clone()).header(&format!("x-ratelimit-remaining-{l}"), remaining.to_string())
+                    r.header(&format!("x-ratelimit-reset-{l}"), value.clone())
+                        .header(&format!("x-ratelimit-remaining-{l}"), remaining.to_string())
                 }
                 Header::SseContentType => {
                     sse_header = true;
@@ -362,7 +466,13 @@ impl FuzzReply {
         if matches!(self.body, Body::Sse(_)) && self.lead % 2 == 0 {
             r = r.transport(Transport::Sse);
         }
-        let must_succeed = matches!(&self.body, Body::ChatOk(c) if !c.trim().is_empty()) && status == 200 && !sse_header && !r.is_sse();
-        Case { reply: r, must_succeed }
+        let must_succeed = matches!(&self.body, Body::ChatOk(c) if !c.trim().is_empty())
+            && status == 200
+            && !sse_header
+            && !r.is_sse();
+        Case {
+            reply: r,
+            must_succeed,
+        }
     }
 }

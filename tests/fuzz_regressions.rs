@@ -10,8 +10,13 @@ fn fuzz_seeds_and_saved_crashes_hold_the_properties() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
     for dir in ["seeds/classifier", "regressions/classifier"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
-        let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
         for f in files {
             let data = std::fs::read(&f).unwrap();

@@ -118,7 +118,11 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         hay.push(h);
     }
     if is_2xx(status) {
-        if let Some((c, r)) = text::specific(&hay, TextCtx::default()) {
+        let ctx = TextCtx {
+            status,
+            ..TextCtx::default()
+        };
+        if let Some((c, r)) = text::specific(&hay, hay.scan(), ctx) {
             if trimmed.starts_with('<') || trimmed.starts_with('{') {
                 return (c, r, hints, false);
             }
@@ -307,13 +311,14 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
 
 fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
     let ctx = TextCtx { status, ..ctx };
-    if let Some(d) = text::specific(hay, ctx) {
+    let m = hay.scan();
+    if let Some(d) = text::specific(hay, m, ctx) {
         return d;
     }
     if matches!(status, 401 | 402 | 403 | 413 | 429 | 529) {
         return by_status(status);
     }
-    if let Some(d) = text::generic(hay) {
+    if let Some(d) = text::generic(m) {
         return d;
     }
     by_status(status)

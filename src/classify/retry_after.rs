@@ -205,35 +205,46 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
     Some((clamp_ms(total)?, i))
 }
 
+/// Cues after which free text states a wait.
+static WAIT_CUES: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+    aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build([
+            "try again in ",
+            "try again after ",
+            "retry in ",
+            "retry after ",
+            "retry-after ",
+            "wait ",
+            "resets in ",
+            "reset in ",
+            "available in ",
+        ])
+        .expect("cues compile")
+});
+
 /// Finds a wait in free text: "try again in 26.604s", "retry after 6 seconds",
 /// "please try again after 1 seconds", "Please retry in 38.9s".
 pub(crate) fn duration_in_text(text: &str) -> Option<u64> {
-    const CUES: [&str; 9] = [
-        "try again in ",
-        "try again after ",
-        "retry in ",
-        "retry after ",
-        "retry-after ",
-        "wait ",
-        "resets in ",
-        "reset in ",
-        "available in ",
-    ];
-    let lower = text.to_ascii_lowercase();
-    for cue in CUES {
-        let mut from = 0;
-        while let Some(pos) = lower[from..].find(cue) {
-            let at = from + pos + cue.len();
-            let rest = lower[at..]
-                .trim_start_matches("about ")
-                .trim_start_matches("approximately ");
-            if let Some((ms, _)) = parse_duration_prefix(rest) {
-                return Some(ms);
-            }
-            from = at;
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    for m in WAIT_CUES.find_iter(text) {
+        let rest = &text[m.end()..];
+        let rest = strip_prefix_ci(rest, "about ");
+        let rest = strip_prefix_ci(rest, "approximately ");
+        if let Some((ms, _)) = parse_duration_prefix(rest) {
+            return Some(ms);
         }
     }
     None
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, p: &str) -> &'a str {
+    match s.get(..p.len()) {
+        Some(head) if head.eq_ignore_ascii_case(p) => &s[p.len()..],
+        _ => s,
+    }
 }
 
 /// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).
@@ -330,19 +341,36 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
 /// 00:00 UTC", "Your limit will reset at 2026-11-25 18:00:00"). Only a date after a reset cue
 /// counts: an API version ("2024-02-01") is not a reset.
 pub(crate) fn date_in_text(text: &str) -> Option<i64> {
-    const CUES: [&str; 7] = ["reset", "regain", "until", "after", "available", "refresh", "renew"];
-    let lower = text.to_ascii_lowercase();
-    let cue = CUES.iter().filter_map(|c| lower.find(c)).min()?;
+    const CUES: [&str; 7] = [
+        "reset",
+        "regain",
+        "until",
+        "after",
+        "available",
+        "refresh",
+        "renew",
+    ];
     let b = text.as_bytes();
-    let mut i = cue;
+    let mut i = 0;
     while i + 10 <= b.len() {
-        if b[i].is_ascii_digit() && b[i + 4] == b'-' && b[i + 7] == b'-' && (i == 0 || !b[i - 1].is_ascii_digit()) {
-            let mut end = (i + 40).min(b.len());
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            if let Some(ms) = parse_iso8601(&text[i..end]).or_else(|| text.get(i..i + 10).and_then(parse_iso8601)) {
-                return Some(ms);
+        let is_date = b[i].is_ascii_digit()
+            && b[i + 1].is_ascii_digit()
+            && b[i + 4] == b'-'
+            && b[i + 7] == b'-'
+            && (i == 0 || !b[i - 1].is_ascii_digit());
+        if is_date {
+            // Only a date that follows a reset cue is a reset time.
+            let before = text[..i].to_ascii_lowercase();
+            if CUES.iter().any(|c| before.contains(c)) {
+                let mut end = (i + 40).min(b.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                if let Some(ms) = parse_iso8601(&text[i..end])
+                    .or_else(|| text.get(i..i + 10).and_then(parse_iso8601))
+                {
+                    return Some(ms);
+                }
             }
         }
         i += 1;

@@ -15,113 +15,562 @@ fn sse(body: &str) -> Reply {
 #[track_caller]
 fn is(r: Reply, class: Class, ra: Option<u64>) {
     let v = classify(&r);
-    assert_eq!((v.class, v.retry_after_ms), (class, ra), "rule: {} body: {}", v.reason, r.body);
+    assert_eq!(
+        (v.class, v.retry_after_ms),
+        (class, ra),
+        "rule: {} body: {}",
+        v.reason,
+        r.body
+    );
 }
 
 #[test]
 fn openai_family() {
-    is(j(401, r#"{"error":{"message":"Incorrect API key provided: sk-abc. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#), Auth, None);
-    is(j(429, r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-x on requests per day (RPD): Limit 10000, Used 10000, Requested 1. Please try again in 8.64s.","type":"requests","code":"rate_limit_exceeded"}}"#), QuotaExhausted, Some(8640));
-    is(j(429, r#"{"error":{"message":"Request too large for gpt-4 in organization org-x on tokens per min (TPM): Limit 10000, Requested 25000. The input or output tokens must be reduced in order to run successfully.","type":"tokens","code":"rate_limit_exceeded"}}"#), ContextOverflow, None);
-    is(j(503, r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}"#), Overloaded, None);
-    is(j(500, r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error"}}"#), ServerError, None);
-    is(j(400, r#"{"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","code":"content_policy_violation"}}"#), ContentPolicy, None);
-    is(j(404, r#"{"error":{"message":"The model `gpt-5-turbo` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#), BadRequest, None);
-    is(j(403, r#"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}"#), BadRequest, None);
+    is(
+        j(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-abc. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-x on requests per day (RPD): Limit 10000, Used 10000, Requested 1. Please try again in 8.64s.","type":"requests","code":"rate_limit_exceeded"}}"#,
+        ),
+        QuotaExhausted,
+        Some(8640),
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Request too large for gpt-4 in organization org-x on tokens per min (TPM): Limit 10000, Requested 25000. The input or output tokens must be reduced in order to run successfully.","type":"tokens","code":"rate_limit_exceeded"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            503,
+            r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            500,
+            r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error"}}"#,
+        ),
+        ServerError,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","code":"content_policy_violation"}}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            404,
+            r#"{"error":{"message":"The model `gpt-5-turbo` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    is(
+        j(
+            403,
+            r#"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
     is(j(429, r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#).header("retry-after", "20"), QuotaExhausted, Some(20000));
-    is(j(400, r#"{"error":{"message":"Invalid prompt: your prompt was flagged as potentially violating our usage policy.","type":"invalid_request_error","code":"invalid_prompt"}}"#), ContentPolicy, None);
-    is(j(401, r#"{"error":{"message":"Your authentication token has been invalidated. Please try signing in again.","code":"token_invalidated"}}"#), Auth, None);
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Invalid prompt: your prompt was flagged as potentially violating our usage policy.","type":"invalid_request_error","code":"invalid_prompt"}}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            401,
+            r#"{"error":{"message":"Your authentication token has been invalidated. Please try signing in again.","code":"token_invalidated"}}"#,
+        ),
+        Auth,
+        None,
+    );
 }
 
 #[test]
 fn responses_and_runs() {
-    is(j(200, r#"{"object":"response","status":"failed","error":{"code":"server_error","message":"An error occurred."},"output":[]}"#), ServerError, None);
-    is(j(200, r#"{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"reasoning","summary":[]}]}"#), EmptySuccess, None);
-    is(j(200, r#"{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"output_text","text":"Partial answer"}]}]}"#), Success, None);
-    is(j(200, r#"{"object":"response","status":"completed","output":[{"type":"function_call","name":"f","arguments":"{}"}]}"#), Success, None);
-    is(j(200, r#"{"object":"thread.run","status":"failed","last_error":{"code":"rate_limit_exceeded","message":"Rate limit reached for requests per minute"}}"#), RateLimit, None);
-    is(j(200, r#"{"object":"thread.run","status":"expired","last_error":null}"#), ServerError, None);
+    is(
+        j(
+            200,
+            r#"{"object":"response","status":"failed","error":{"code":"server_error","message":"An error occurred."},"output":[]}"#,
+        ),
+        ServerError,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"reasoning","summary":[]}]}"#,
+        ),
+        EmptySuccess,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"output_text","text":"Partial answer"}]}]}"#,
+        ),
+        Success,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"object":"response","status":"completed","output":[{"type":"function_call","name":"f","arguments":"{}"}]}"#,
+        ),
+        Success,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"object":"thread.run","status":"failed","last_error":{"code":"rate_limit_exceeded","message":"Rate limit reached for requests per minute"}}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"object":"thread.run","status":"expired","last_error":null}"#,
+        ),
+        ServerError,
+        None,
+    );
 }
 
 #[test]
 fn chat_answers() {
-    is(j(200, r#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#), Success, None);
-    is(j(200, r#"{"choices":[{"message":{"role":"assistant","content":"word word"},"finish_reason":"length"}]}"#), Success, None);
-    is(j(200, r#"{"choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#), ContentPolicy, None);
-    is(j(200, r#"{"choices":[{"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}]}"#), ContentPolicy, None);
+    is(
+        j(
+            200,
+            r#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+        ),
+        Success,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"choices":[{"message":{"role":"assistant","content":"word word"},"finish_reason":"length"}]}"#,
+        ),
+        Success,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"choices":[{"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}]}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
     is(j(200, r#"{"choices":[]}"#), EmptySuccess, None);
-    is(j(200, r#"  {"choices":[{"message":{"role":"assistant","content":"   "},"finish_reason":"stop"}]}"#), EmptySuccess, None);
-    is(j(200, r#"{"choices":[{"message":{"content":"The error 429 means rate limit; insufficient_quota means billing."},"finish_reason":"stop"}]}"#), Success, None);
+    is(
+        j(
+            200,
+            r#"  {"choices":[{"message":{"role":"assistant","content":"   "},"finish_reason":"stop"}]}"#,
+        ),
+        EmptySuccess,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"choices":[{"message":{"content":"The error 429 means rate limit; insufficient_quota means billing."},"finish_reason":"stop"}]}"#,
+        ),
+        Success,
+        None,
+    );
     is(j(200, ""), EmptySuccess, None);
     is(j(200, "{}"), EmptySuccess, None);
 }
 
 #[test]
 fn anthropic_family() {
-    is(j(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#), Overloaded, None);
+    is(
+        j(
+            529,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
     is(j(429, r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#).header("retry-after", "7"), RateLimit, Some(7000));
-    is(j(429, r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your daily rate limit"}}"#), QuotaExhausted, None);
-    is(j(400, r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208310 tokens > 200000 maximum"}}"#), ContextOverflow, None);
-    is(j(413, r#"{"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}}"#), ContextOverflow, None);
-    is(j(403, r#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#), Auth, None);
-    is(j(400, r#"{"type":"error","error":{"type":"invalid_request_error","message":"This organization has been disabled."}}"#), Auth, None);
-    is(j(404, r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-9"}}"#), BadRequest, None);
-    is(j(500, r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#), ServerError, None);
+    is(
+        j(
+            429,
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your daily rate limit"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208310 tokens > 200000 maximum"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            413,
+            r#"{"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            403,
+            r#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"This organization has been disabled."}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            404,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-9"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    is(
+        j(
+            500,
+            r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#,
+        ),
+        ServerError,
+        None,
+    );
     is(
         j(400, r#"{"type":"error","error":{"type":"invalid_request_error","message":"You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC."}}"#)
             .header("date", "Tue, 01 Dec 2026 00:00:00 GMT"),
         QuotaExhausted,
         Some(0),
     );
-    is(j(200, r#"{"type":"message","content":[{"type":"thinking","thinking":"hmm"}],"stop_reason":"max_tokens"}"#), EmptySuccess, None);
-    is(j(200, r#"{"type":"message","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use"}"#), Success, None);
+    is(
+        j(
+            200,
+            r#"{"type":"message","content":[{"type":"thinking","thinking":"hmm"}],"stop_reason":"max_tokens"}"#,
+        ),
+        EmptySuccess,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"type":"message","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use"}"#,
+        ),
+        Success,
+        None,
+    );
 }
 
 #[test]
 fn google_family() {
-    is(j(429, r#"{"error":{"code":429,"message":"Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-2.5-pro","status":"RESOURCE_EXHAUSTED"}}"#), QuotaExhausted, None);
-    is(j(429, r#"{"error":{"code":429,"message":"You exceeded your current quota. Please retry in 38.910937s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}"#), QuotaExhausted, Some(38911));
-    is(j(400, r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#), Auth, None);
-    is(j(403, r#"{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}"#), Auth, None);
-    is(j(400, r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#), ContextOverflow, None);
-    is(j(500, r#"{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}"#), ServerError, None);
-    is(j(503, r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#), Overloaded, None);
-    is(j(200, r#"{"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"SAFETY"}]}"#), ContentPolicy, None);
-    is(j(200, r#"{"candidates":[{"finishReason":"RECITATION","index":0}]}"#), ContentPolicy, None);
-    is(j(200, r#"[{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}]"#), RateLimit, None);
+    is(
+        j(
+            429,
+            r#"{"error":{"code":429,"message":"Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-2.5-pro","status":"RESOURCE_EXHAUSTED"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"code":429,"message":"You exceeded your current quota. Please retry in 38.910937s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}"#,
+        ),
+        QuotaExhausted,
+        Some(38911),
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            403,
+            r#"{"error":{"code":403,"message":"Your API key was reported as leaked. Please use another API key.","status":"PERMISSION_DENIED"}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            500,
+            r#"{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}"#,
+        ),
+        ServerError,
+        None,
+    );
+    is(
+        j(
+            503,
+            r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"SAFETY"}]}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"candidates":[{"finishReason":"RECITATION","index":0}]}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"[{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}]"#,
+        ),
+        RateLimit,
+        None,
+    );
 }
 
 #[test]
 fn gateways_and_others() {
-    is(j(429, r#"{"error":{"message":"google/gemini-2.0-flash-exp:free is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits","code":429,"metadata":{"raw":"...","provider_name":"Google AI Studio"}}}"#), Overloaded, None);
-    is(j(429, r#"{"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429}}"#), QuotaExhausted, None);
-    is(j(402, r#"{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/credits","code":402}}"#), QuotaExhausted, None);
-    is(j(400, r#"{"error":{"message":"litellm.BadRequestError: Budget has been exceeded! Current cost: 10.2, Max budget: 10.0"}}"#), QuotaExhausted, None);
-    is(j(429, r#"{"error":{"message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-02-01 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds.","code":"429"}}"#), RateLimit, Some(6000));
-    is(j(401, r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#), Auth, None);
-    is(j(429, r#"{"object":"error","message":"Service tier capacity exceeded for this model.","type":"service_tier_capacity_exceeded","code":"3505"}"#), Overloaded, None);
-    is(j(402, r#"{"error":{"message":"Insufficient Balance","type":"unknown_error"}}"#), QuotaExhausted, None);
-    is(j(429, r#"{"error":{"message":"Your team has either used all available credits or reached its monthly spending limit."}}"#), QuotaExhausted, None);
-    is(j(503, r#"{"code":50505,"message":"Model service overloaded. Please try again later.","data":null}"#), Overloaded, None);
-    is(j(400, r#"{"code":20015,"message":"length of prompt_tokens (40000) must be less than max_seq_len (32768).","data":null}"#), ContextOverflow, None);
-    is(j(400, r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#), ContextOverflow, None);
-    is(j(503, r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#), Overloaded, None);
-    is(j(404, r#"{"error":"model \"llama3\" not found, try pulling it first"}"#), BadRequest, None);
-    is(j(429, r#"{"message":"Too many requests, please wait before trying again."}"#).header("x-amzn-errortype", "ThrottlingException"), RateLimit, None);
-    is(j(400, r#"{"code":"DataInspectionFailed","message":"Input data may contain inappropriate content."}"#), ContentPolicy, None);
-    is(j(429, r#"{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later."}"#), RateLimit, None);
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"google/gemini-2.0-flash-exp:free is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits","code":429,"metadata":{"raw":"...","provider_name":"Google AI Studio"}}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day","code":429}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            402,
+            r#"{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/credits","code":402}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"litellm.BadRequestError: Budget has been exceeded! Current cost: 10.2, Max budget: 10.0"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-02-01 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds.","code":"429"}}"#,
+        ),
+        RateLimit,
+        Some(6000),
+    );
+    is(
+        j(
+            401,
+            r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"object":"error","message":"Service tier capacity exceeded for this model.","type":"service_tier_capacity_exceeded","code":"3505"}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            402,
+            r#"{"error":{"message":"Insufficient Balance","type":"unknown_error"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Your team has either used all available credits or reached its monthly spending limit."}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            503,
+            r#"{"code":50505,"message":"Model service overloaded. Please try again later.","data":null}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"code":20015,"message":"length of prompt_tokens (40000) must be less than max_seq_len (32768).","data":null}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            503,
+            r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            404,
+            r#"{"error":"model \"llama3\" not found, try pulling it first"}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"message":"Too many requests, please wait before trying again."}"#,
+        )
+        .header("x-amzn-errortype", "ThrottlingException"),
+        RateLimit,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"code":"DataInspectionFailed","message":"Input data may contain inappropriate content."}"#,
+        ),
+        ContentPolicy,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later."}"#,
+        ),
+        RateLimit,
+        None,
+    );
     is(j(429, r#"{"error":{"code":"1308","message":"Usage limit reached for 5 hour. Your limit will reset at 2026-11-25 18:00:00"}}"#).header("date", "Wed, 25 Nov 2026 17:00:00 GMT"), QuotaExhausted, Some(3_600_000));
-    is(j(200, r#"{"error":{"message":"Our servers are currently overloaded.","code":"server_is_overloaded"}}"#), Overloaded, None);
-    is(j(200, r#"{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}"#), QuotaExhausted, None);
-    is(j(422, r#"{"detail":[{"loc":["body","messages"],"msg":"field required","type":"value_error.missing"}]}"#), BadRequest, None);
+    is(
+        j(
+            200,
+            r#"{"error":{"message":"Our servers are currently overloaded.","code":"server_is_overloaded"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            200,
+            r#"{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            422,
+            r#"{"detail":[{"loc":["body","messages"],"msg":"field required","type":"value_error.missing"}]}"#,
+        ),
+        BadRequest,
+        None,
+    );
 }
 
 #[test]
 fn streams() {
     is(sse(": keep-alive\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n: ping\n\ndata: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"), Success, None);
     is(sse("data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"error\",\"error\":{\"code\":502,\"message\":\"Provider disconnected\"}}]}\n\ndata: [DONE]\n\n"), ServerError, None);
-    is(sse("data: {\"choices\":[]}\n\ndata: [DONE]\n\n"), EmptySuccess, None);
-    is(sse("data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"), ServerError, None);
+    is(
+        sse("data: {\"choices\":[]}\n\ndata: [DONE]\n\n"),
+        EmptySuccess,
+        None,
+    );
+    is(
+        sse("data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"),
+        ServerError,
+        None,
+    );
     is(sse("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"content\":[]}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), Success, None);
     is(sse("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"content\":[]}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"refusal\"}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), ContentPolicy, None);
     is(sse("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"), Overloaded, None);
@@ -136,40 +585,173 @@ fn streams() {
 
 #[test]
 fn pages_and_status_only() {
-    is(Reply::new(502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>").header("content-type", "text/html"), ServerError, None);
-    is(Reply::new(503, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"), Overloaded, None);
+    is(
+        Reply::new(
+            502,
+            "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+        )
+        .header("content-type", "text/html"),
+        ServerError,
+        None,
+    );
+    is(
+        Reply::new(
+            503,
+            "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+        ),
+        Overloaded,
+        None,
+    );
     is(Reply::new(429, "<html><title>Access denied | api.example.com used Cloudflare to restrict access</title><body>You are being rate limited</body></html>"), RateLimit, None);
-    is(Reply::new(200, "<!DOCTYPE html><html><body>Just a moment...</body></html>"), ServerError, None);
-    is(Reply::new(200, "{\"choices\":[{\"message\":{\"content\":\"trunc"), ServerError, None);
+    is(
+        Reply::new(
+            200,
+            "<!DOCTYPE html><html><body>Just a moment...</body></html>",
+        ),
+        ServerError,
+        None,
+    );
+    is(
+        Reply::new(200, "{\"choices\":[{\"message\":{\"content\":\"trunc"),
+        ServerError,
+        None,
+    );
     is(Reply::new(401, ""), Auth, None);
     is(Reply::new(402, ""), QuotaExhausted, None);
     is(Reply::new(413, ""), ContextOverflow, None);
-    is(Reply::new(429, "").header("retry-after", "1.5"), RateLimit, Some(1500));
+    is(
+        Reply::new(429, "").header("retry-after", "1.5"),
+        RateLimit,
+        Some(1500),
+    );
     is(Reply::new(500, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"), ServerError, None);
     is(Reply::new(504, ""), ServerError, None);
     is(Reply::new(529, ""), Overloaded, None);
     is(Reply::new(499, ""), Cancelled, None);
     is(Reply::new(200, "plain text answer"), Success, None);
-    is(Reply::new(429, "").header("x-ratelimit-remaining-requests", "0").header("x-ratelimit-reset-requests", "6m0s"), RateLimit, Some(360_000));
+    is(
+        Reply::new(429, "")
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "6m0s"),
+        RateLimit,
+        Some(360_000),
+    );
 }
 
 #[test]
 fn more_provider_shapes() {
-    is(j(429, r#"{"message":"Too many tokens, please wait before trying again."}"#).header("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"), RateLimit, None);
-    is(j(400, r#"{"message":"Input is too long for requested model."}"#).header("x-amzn-errortype", "ValidationException"), ContextOverflow, None);
+    is(
+        j(
+            429,
+            r#"{"message":"Too many tokens, please wait before trying again."}"#,
+        )
+        .header(
+            "x-amzn-errortype",
+            "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        ),
+        RateLimit,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"message":"Input is too long for requested model."}"#,
+        )
+        .header("x-amzn-errortype", "ValidationException"),
+        ContextOverflow,
+        None,
+    );
     is(j(498, r#"{"message":"invalid api token"}"#), Auth, None);
-    is(j(401, r#"{"code":"InvalidApiKey","message":"Invalid API-key provided."}"#), Auth, None);
-    is(j(402, r#"{"error":{"message":"Credit limit exceeded. Please navigate to the billing page to add credit.","type":"credit_limit"}}"#), QuotaExhausted, None);
-    is(j(429, r#"{"errors":[{"code":3036,"message":"You have used up your daily free allocation of 10,000 neurons"}],"success":false}"#), QuotaExhausted, None);
-    is(j(429, r#"{"errors":[{"code":3040,"message":"AiError: Capacity temporarily exceeded, please try again."}],"success":false}"#), Overloaded, None);
-    is(j(403, r#"{"error":{"message":"该令牌额度已用尽","type":"new_api_error"}}"#), QuotaExhausted, None);
-    is(j(401, r#"{"error":{"message":"无效的令牌","type":"new_api_error"}}"#), Auth, None);
-    is(j(429, r#"{"error":{"code":"1304","message":"该模型当日调用次数超额"}}"#), QuotaExhausted, None);
-    is(j(400, r#"{"error":{"message":"Invalid request: Your request exceeded model token limit: 8192","type":"invalid_request_error"}}"#), ContextOverflow, None);
-    is(j(422, r#"{"error":"Input validation error: `inputs` must have less than 4096 tokens. Given: 5000","error_type":"validation"}"#), ContextOverflow, None);
+    is(
+        j(
+            401,
+            r#"{"code":"InvalidApiKey","message":"Invalid API-key provided."}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            402,
+            r#"{"error":{"message":"Credit limit exceeded. Please navigate to the billing page to add credit.","type":"credit_limit"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"errors":[{"code":3036,"message":"You have used up your daily free allocation of 10,000 neurons"}],"success":false}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"errors":[{"code":3040,"message":"AiError: Capacity temporarily exceeded, please try again."}],"success":false}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        j(
+            403,
+            r#"{"error":{"message":"该令牌额度已用尽","type":"new_api_error"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            401,
+            r#"{"error":{"message":"无效的令牌","type":"new_api_error"}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"code":"1304","message":"该模型当日调用次数超额"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Invalid request: Your request exceeded model token limit: 8192","type":"invalid_request_error"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            422,
+            r#"{"error":"Input validation error: `inputs` must have less than 4096 tokens. Given: 5000","error_type":"validation"}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
     is(j(429, r#"{"error":{"message":"Rate limit is exceeded for API version 2024-02-01. Try again later."}}"#).header("date", "Wed, 25 Nov 2026 12:00:00 GMT"), RateLimit, None);
-    is(j(504, r#"{"message": "Endpoint request timed out"}"#), ServerError, None);
-    is(j(403, r#"{"message":"Missing Authentication Token"}"#), Auth, None);
+    is(
+        j(504, r#"{"message": "Endpoint request timed out"}"#),
+        ServerError,
+        None,
+    );
+    is(
+        j(403, r#"{"message":"Missing Authentication Token"}"#),
+        Auth,
+        None,
+    );
     is(j(404, r#"{"detail":"Not Found"}"#), BadRequest, None);
-    is(j(200, r#"{"code":0,"msg":"success","data":{"choices":[{"message":{"content":"hi"}}]}}"#), Success, None);
+    is(
+        j(
+            200,
+            r#"{"code":0,"msg":"success","data":{"choices":[{"message":{"content":"hi"}}]}}"#,
+        ),
+        Success,
+        None,
+    );
 }

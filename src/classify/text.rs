@@ -2,8 +2,13 @@
 //! normalised haystack (lower case, `_` and `-` as spaces), read by phrase rules tried in a
 //! fixed order. The order is the precedence: a request-fault beats a key fault, a specific
 //! quota beats a generic permission, a named window decides rate limit against quota.
+//!
+//! Every phrase of every list is compiled into one Aho-Corasick automaton, so the haystack is
+//! scanned once and the rules read a bitmask of the lists that matched.
 
 use crate::class::Class;
+use aho_corasick::AhoCorasick;
+use std::sync::LazyLock;
 
 /// Normalised error text.
 #[derive(Debug, Default, Clone)]
@@ -17,15 +22,22 @@ impl Hay {
         if self.s.len() > 64 * 1024 {
             return;
         }
-        self.s.reserve(text.len() + 1);
-        self.s.push(' ');
-        for c in text.chars().take(64 * 1024) {
-            match c {
-                '_' | '-' | '\n' | '\r' | '\t' => self.s.push(' '),
-                c if c.is_ascii_uppercase() => self.s.push(c.to_ascii_lowercase()),
-                c => self.s.push(c),
-            }
+        let mut end = text.len().min(64 * 1024);
+        while !text.is_char_boundary(end) {
+            end -= 1;
         }
+        self.s.reserve(end + 1);
+        self.s.push(' ');
+        // Mapping ASCII bytes only keeps the UTF-8 valid; one pass, no per-char pushes.
+        let mapped: Vec<u8> = text.as_bytes()[..end]
+            .iter()
+            .map(|&b| match b {
+                b'_' | b'-' | b'\n' | b'\r' | b'\t' => b' ',
+                b => b.to_ascii_lowercase(),
+            })
+            .collect();
+        self.s
+            .push_str(std::str::from_utf8(&mapped).expect("ASCII mapping keeps UTF-8 valid"));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -36,8 +48,13 @@ impl Hay {
         memchr::memmem::find(self.s.as_bytes(), p.as_bytes()).is_some()
     }
 
-    fn any(&self, ps: &[&str]) -> bool {
-        ps.iter().any(|p| self.has(p))
+    /// Which phrase lists occur in the haystack, one bit per [`List`], in one scan.
+    pub(crate) fn scan(&self) -> Lists {
+        let mut mask = 0u32;
+        for m in MATCHER.ac.find_overlapping_iter(self.s.as_bytes()) {
+            mask |= MATCHER.list_of[m.pattern().as_usize()];
+        }
+        Lists(mask)
     }
 
     /// `w` as a whole word (not inside a longer alphanumeric run).
@@ -298,7 +315,13 @@ const AUTH: &[&str] = &[
 ];
 
 /// Generic refusals: a credential problem unless the text also names a throttle.
-const AUTH_WEAK: &[&str] = &["permission", "access denied", "not authorized", "does not have access", "forbidden"];
+const AUTH_WEAK: &[&str] = &[
+    "permission",
+    "access denied",
+    "not authorized",
+    "does not have access",
+    "forbidden",
+];
 
 const OVERLOADED: &[&str] = &[
     "overloaded",
@@ -437,42 +460,119 @@ const BAD_REQUEST: &[&str] = &[
     "deprecated",
 ];
 
+/// The phrase lists, as bits of a [`Lists`] mask.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+enum List {
+    Cancelled = 1 << 0,
+    ContentPolicy = 1 << 1,
+    ContextOverflow = 1 << 2,
+    Region = 1 << 3,
+    QuotaStrong = 1 << 4,
+    Auth = 1 << 5,
+    AuthWeak = 1 << 6,
+    Overloaded = 1 << 7,
+    Throttle = 1 << 8,
+    QuotaWindow = 1 << 9,
+    RateWindow = 1 << 10,
+    ServerError = 1 << 11,
+    BadRequest = 1 << 12,
+    ThrottleExplicit = 1 << 13,
+}
+
+/// A set of lists that matched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lists(u32);
+
+impl Lists {
+    fn any(self, l: List) -> bool {
+        self.0 & l as u32 != 0
+    }
+}
+
+/// Phrases a quota message may carry that show it is really a plain throttle.
+const THROTTLE_EXPLICIT: &[&str] = &[
+    "rate limit",
+    "ratelimit",
+    "rate limited",
+    "too many requests",
+    "throttl",
+    "resource",
+];
+
+struct Matcher {
+    ac: AhoCorasick,
+    list_of: Vec<u32>,
+}
+
+static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
+    let lists: [(&[&str], List); 14] = [
+        (CANCELLED, List::Cancelled),
+        (CONTENT_POLICY, List::ContentPolicy),
+        (CONTEXT_OVERFLOW, List::ContextOverflow),
+        (REGION, List::Region),
+        (QUOTA_STRONG, List::QuotaStrong),
+        (AUTH, List::Auth),
+        (AUTH_WEAK, List::AuthWeak),
+        (OVERLOADED, List::Overloaded),
+        (THROTTLE, List::Throttle),
+        (QUOTA_WINDOW, List::QuotaWindow),
+        (RATE_WINDOW, List::RateWindow),
+        (SERVER_ERROR, List::ServerError),
+        (BAD_REQUEST, List::BadRequest),
+        (THROTTLE_EXPLICIT, List::ThrottleExplicit),
+    ];
+    let mut patterns = Vec::new();
+    let mut list_of = Vec::new();
+    for (phrases, list) in lists {
+        for p in phrases {
+            patterns.push(*p);
+            list_of.push(list as u32);
+        }
+    }
+    let ac = aho_corasick::AhoCorasickBuilder::new()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&patterns)
+        .expect("the phrase lists compile");
+    Matcher { ac, list_of }
+});
+
 /// What the phrase rules decided, with the rule's name.
 pub(crate) type Decision = (Class, &'static str);
 
 /// The specific rules: a match here beats the HTTP status.
-pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
-    if h.any(CANCELLED) {
+pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
+    if m.any(List::Cancelled) {
         return Some((Class::Cancelled, "text: client cancelled"));
     }
-    if h.any(CONTENT_POLICY) {
+    if m.any(List::ContentPolicy) {
         return Some((Class::ContentPolicy, "text: content filter / moderation"));
     }
-    if h.any(CONTEXT_OVERFLOW) || requested_over_limit(h) {
+    if m.any(List::ContextOverflow) || requested_over_limit(h) {
         return Some((
             Class::ContextOverflow,
             "text: request larger than the model or limit",
         ));
     }
-    if h.any(REGION) {
+    if m.any(List::Region) {
         return Some((Class::BadRequest, "text: region / location not supported"));
     }
-    let rate_window = h.any(RATE_WINDOW) || h.any_word(RATE_WINDOW_WORDS);
-    let quota_window = h.any(QUOTA_WINDOW) || h.any_word(QUOTA_WINDOW_WORDS);
-    if h.any(QUOTA_STRONG) {
+    let rate_window = m.any(List::RateWindow) || h.any_word(RATE_WINDOW_WORDS);
+    let quota_window = m.any(List::QuotaWindow) || h.any_word(QUOTA_WINDOW_WORDS);
+    if m.any(List::QuotaStrong) {
         return Some((
             Class::QuotaExhausted,
             "text: credits / balance / billing / plan usage",
         ));
     }
-    if h.any(AUTH) {
+    if m.any(List::Auth) {
         return Some((
             Class::Auth,
             "text: invalid, expired, revoked or unpermitted credential",
         ));
     }
-    let throttled = h.any(THROTTLE) || (ctx.status == 429 && quota_window);
-    if h.any(OVERLOADED) || (ctx.upstream_wrapped && throttled) {
+    let throttled = m.any(List::Throttle) || (ctx.status == 429 && quota_window);
+    if m.any(List::Overloaded) || (ctx.upstream_wrapped && throttled) {
         let reason = if ctx.upstream_wrapped && throttled {
             "text: gateway's upstream provider is rate limited (shared, not this key)"
         } else {
@@ -490,16 +590,7 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
                 "text: per-minute / per-second / concurrency limit",
             ));
         }
-        if h.has("quota")
-            && !h.any(&[
-                "rate limit",
-                "ratelimit",
-                "rate limited",
-                "too many requests",
-                "throttl",
-                "resource",
-            ])
-        {
+        if h.has("quota") && !m.any(List::ThrottleExplicit) {
             return Some((
                 Class::QuotaExhausted,
                 "text: quota exceeded, no short window named",
@@ -507,18 +598,18 @@ pub(crate) fn specific(h: &Hay, ctx: TextCtx) -> Option<Decision> {
         }
         return Some((Class::RateLimit, "text: rate limit"));
     }
-    if h.any(AUTH_WEAK) {
+    if m.any(List::AuthWeak) {
         return Some((Class::Auth, "text: permission denied / forbidden"));
     }
     None
 }
 
 /// The generic rules: tried only when the HTTP status does not already say more.
-pub(crate) fn generic(h: &Hay) -> Option<Decision> {
-    if h.any(SERVER_ERROR) {
+pub(crate) fn generic(m: Lists) -> Option<Decision> {
+    if m.any(List::ServerError) {
         return Some((Class::ServerError, "text: server / gateway error"));
     }
-    if h.any(BAD_REQUEST) {
+    if m.any(List::BadRequest) {
         return Some((Class::BadRequest, "text: invalid request / unknown model"));
     }
     None
@@ -539,8 +630,9 @@ mod tests {
     fn decide(s: &str) -> Option<Class> {
         let mut h = Hay::default();
         h.push(s);
-        specific(&h, TextCtx::default())
-            .or_else(|| generic(&h))
+        let m = h.scan();
+        specific(&h, m, TextCtx::default())
+            .or_else(|| generic(m))
             .map(|d| d.0)
     }
 

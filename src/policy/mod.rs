@@ -333,13 +333,19 @@ mod tests {
     #[test]
     fn unknown_policy_fields_are_rejected() {
         let err = serde_json::from_str::<Policy>(r#"{"max_retry": 3}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `max_retry`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `max_retry`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn backoff_grows_and_caps() {
         let p = Policy::default();
-        assert_eq!((p.backoff_ms(0), p.backoff_ms(1), p.backoff_ms(2)), (500, 1_000, 2_000));
+        assert_eq!(
+            (p.backoff_ms(0), p.backoff_ms(1), p.backoff_ms(2)),
+            (500, 1_000, 2_000)
+        );
         assert_eq!(p.backoff_ms(10), 30_000);
         assert_eq!(p.backoff_ms(1_000), 30_000);
     }

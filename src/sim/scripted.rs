@@ -20,13 +20,19 @@ impl ScriptedUpstream {
     /// Scripts of `world`, with virtual time 0 at `origin`.
     pub fn new(world: Arc<World>, origin: Instant) -> Self {
         let n = world.scripts.len();
-        ScriptedUpstream { world, cursors: Mutex::new(vec![Cursor::default(); n]), origin }
+        ScriptedUpstream {
+            world,
+            cursors: Mutex::new(vec![Cursor::default(); n]),
+            origin,
+        }
     }
 }
 
 impl Upstream for ScriptedUpstream {
     async fn call(&self, call: Call) -> Result<Reply, TransportError> {
-        let now = Instant::now().saturating_duration_since(self.origin).as_millis() as u64;
+        let now = Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_millis() as u64;
         let script = &self.world.scripts[call.key as usize];
         let idx = {
             let mut c = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,5 +72,11 @@ pub async fn run_async(world: World) -> SimOutput {
     }
     let trace = driver.trace();
     let (names, final_states) = driver.with_engine(|e| (e.names().clone(), e.key_states(last)));
-    SimOutput { trace, outcomes, names, truncated: false, final_states }
+    SimOutput {
+        trace,
+        outcomes,
+        names,
+        truncated: false,
+        final_states,
+    }
 }
