@@ -101,6 +101,8 @@ struct Req {
     in_flight: Option<Send>,
     retry_same: Option<u32>,
     retried_first: Vec<u32>,
+    /// The request stopped on this request fault: only fallbacks for this class may take it.
+    fault: Option<Class>,
     done: bool,
 }
 
@@ -239,6 +241,7 @@ impl Engine {
             in_flight: None,
             retry_same: None,
             retried_first: Vec::new(),
+            fault: None,
             done: false,
         });
         self.emit(Event::RequestStart {
@@ -328,7 +331,7 @@ impl Engine {
 
         let rule = self.policy.rules.for_class(class);
         // A probe (or any attempt) that got past authentication proves the credential.
-        if class != Class::Auth && self.provs[p as usize].pool.credential_ok(send.key) {
+        if class != Class::Auth && self.provs[p as usize].pool.credential_ok(send.key, now) {
             self.emit(Event::Restore {
                 t: now,
                 key: send.key_id,
@@ -353,13 +356,13 @@ impl Engine {
                     vec![target]
                 };
                 for m in members {
-                    if let Some(u) = self.provs[p as usize].pool.bench(m, until, class) {
+                    if let Some((u, why)) = self.provs[p as usize].pool.bench(m, until, class) {
                         let key = self.provs[p as usize].base + m;
                         self.emit(Event::Bench {
                             t: now,
                             key,
                             until: u,
-                            reason: class,
+                            reason: why,
                             req,
                             attempt: send.attempt,
                         });
@@ -381,6 +384,26 @@ impl Engine {
                     req,
                     attempt: send.attempt,
                 });
+            }
+        }
+        // A retry-after is a request to leave this key alone until then, whatever the class:
+        // other requests in flight must honour it too.
+        if let (KeyAction::None, Some(ms)) = (rule.key, ra) {
+            if self.policy.retry_after_holds_key && class.is_failure() && !class.is_request_fault()
+            {
+                let until = now.saturating_add(ms);
+                if let Some((u, why)) = self.provs[p as usize].pool.bench(target, until, class) {
+                    let key = self.provs[p as usize].base + target;
+                    let attempt = send.attempt;
+                    self.emit(Event::Bench {
+                        t: now,
+                        key,
+                        until: u,
+                        reason: why,
+                        req,
+                        attempt,
+                    });
+                }
             }
         }
         if matches!(class, Class::QuotaExhausted | Class::Auth)
@@ -499,11 +522,9 @@ impl Engine {
                 let r = &self.reqs[req as usize];
                 (r.provider, r.attempts, r.deadline)
             };
-            let last = self.reqs[req as usize]
-                .last_class
-                .unwrap_or(Class::ServerError);
             if attempts >= self.policy.max_attempts || now >= deadline {
-                return self.fail(req, now, last);
+                let class = self.reqs[req as usize].last_class;
+                return self.fail_with(req, now, class);
             }
             let prov = &mut self.provs[p as usize];
             prov.pool.refresh(now);
@@ -561,19 +582,16 @@ impl Engine {
                     }
                 }
             }
-            let class = match self.reqs[req as usize].last_class {
-                Some(c) => c,
-                None => self.provs[p as usize]
-                    .pool
-                    .earliest_ready(&[])
-                    .map_or(Class::ServerError, |e| e.1),
-            };
-            match self.next_provider(p, None) {
+            let fault = self.reqs[req as usize].fault;
+            match self.next_provider(p, fault) {
                 Some(np) => {
                     self.switch_provider(req, now, np);
                     continue;
                 }
-                None => return self.fail(req, now, class),
+                None => {
+                    let class = self.reqs[req as usize].last_class;
+                    return self.fail_with(req, now, class);
+                }
             }
         }
     }
@@ -610,8 +628,11 @@ impl Engine {
 
     /// Retries or keys are spent on this provider: fall back, or fail with `class`.
     fn leave_provider(&mut self, req: ReqId, now: u64, class: Class) -> Step {
-        let p = self.reqs[req as usize].provider;
-        match self.next_provider(p, None) {
+        let (p, fault) = (
+            self.reqs[req as usize].provider,
+            self.reqs[req as usize].fault,
+        );
+        match self.next_provider(p, fault) {
             Some(np) => {
                 self.switch_provider(req, now, np);
                 self.next(req, now)
@@ -625,6 +646,7 @@ impl Engine {
         let p = self.reqs[req as usize].provider;
         match self.next_provider(p, Some(class)) {
             Some(np) => {
+                self.reqs[req as usize].fault = Some(class);
                 self.switch_provider(req, now, np);
                 self.next(req, now)
             }
@@ -657,23 +679,33 @@ impl Engine {
     }
 
     fn fail(&mut self, req: ReqId, now: u64, class: Class) -> Step {
+        self.fail_with(req, now, Some(class))
+    }
+
+    /// Ends the request as failed. With no class (no reply came), the class is why the
+    /// earliest key is out, the same key whose time is reported.
+    fn fail_with(&mut self, req: ReqId, now: u64, class: Option<Class>) -> Step {
         self.decide(req, now, Decision::Stop, None);
         let no_attempt = self.reqs[req as usize].attempts == 0;
-        let class = match self.policy.pool_exhausted_class {
-            Some(c) if no_attempt => c,
-            _ => class,
-        };
-        let mut ready_at: Option<u64> = None;
+        let mut earliest: Option<(u64, Class)> = None;
         let mut keys = Vec::new();
         for prov in &mut self.provs {
             prov.pool.refresh(now);
-            if let Some((t, _, _)) = prov.pool.earliest_ready(&[]) {
-                ready_at = Some(ready_at.map_or(t, |r| r.min(t)));
+            if let Some((t, why, _)) = prov.pool.earliest_ready(&[]) {
+                if earliest.is_none_or(|e| t < e.0) {
+                    earliest = Some((t, why));
+                }
             }
             for k in 0..prov.pool.len() as u32 {
                 keys.push((prov.base + k, prov.pool.state(k)));
             }
         }
+        let class = class.unwrap_or(earliest.map_or(Class::ServerError, |e| e.1));
+        let class = match self.policy.pool_exhausted_class {
+            Some(c) if no_attempt => c,
+            _ => class,
+        };
+        let mut ready_at = earliest.map(|e| e.0);
         if !self.policy.report_ready_time {
             ready_at = None;
         }

@@ -22,6 +22,7 @@ pub mod classify;
 pub mod classify_line;
 pub mod driver;
 pub mod engine;
+pub mod explore;
 pub mod fuzzing;
 pub mod invariants;
 pub mod policy;

@@ -106,6 +106,10 @@ pub struct Pool {
     group_of: Vec<Option<u32>>,
     groups: Vec<Vec<u32>>,
     ready: BTreeSet<(u64, u32)>,
+    /// Disabled keys whose half-open probe is due, by rank: chosen before any ready key.
+    probes: BTreeSet<u32>,
+    /// A bench that arrived while a probe was in flight: the key stays out until then.
+    hold: Vec<(u64, Class)>,
     ready_list: Vec<u32>,
     ready_pos: Vec<u32>,
     wake: BinaryHeap<Reverse<(u64, u32)>>,
@@ -165,6 +169,8 @@ impl Pool {
             group_of,
             groups,
             ready: BTreeSet::new(),
+            probes: BTreeSet::new(),
+            hold: vec![(0, Class::RateLimit); n],
             ready_list: Vec::new(),
             ready_pos: vec![ABSENT; n],
             wake: BinaryHeap::new(),
@@ -255,10 +261,7 @@ impl Pool {
     }
 
     fn is_in_ready(&self, k: u32) -> bool {
-        matches!(
-            self.state[k as usize],
-            KeyState::Ready | KeyState::ProbeDue { .. }
-        )
+        matches!(self.state[k as usize], KeyState::Ready)
     }
 
     /// Brings back every key whose bench ended or whose probe is due by `now`.
@@ -275,7 +278,7 @@ impl Pool {
                 }
                 KeyState::Disabled { probe_at, interval } if probe_at == t => {
                     self.state[k as usize] = KeyState::ProbeDue { interval };
-                    self.insert_ready(k);
+                    self.probes.insert(self.rank[k as usize]);
                 }
                 _ => {} // stale: the key's time moved on
             }
@@ -292,6 +295,8 @@ impl Pool {
     }
 
     /// The strategy's next selectable key not in `exclude` (call [`Pool::refresh`] first).
+    /// A disabled key whose probe is due goes first, whatever the strategy: otherwise a
+    /// lower-priority key would never be probed while a better one is healthy.
     pub fn select<R: Rng>(
         &self,
         _now: u64,
@@ -299,6 +304,10 @@ impl Pool {
         rr_start: u32,
         rng: &mut R,
     ) -> Option<u32> {
+        let due = self.probes.iter().map(|&r| self.at_rank[r as usize]);
+        if let Some(k) = due.clone().find(|k| !exclude.contains(k)) {
+            return Some(k);
+        }
         let ok = |&(_, r): &(u64, u32)| {
             let k = self.at_rank[r as usize];
             (!exclude.contains(&k)).then_some(k)
@@ -331,7 +340,10 @@ impl Pool {
 
     /// Whether `k` may be chosen now.
     pub fn selectable(&self, k: u32) -> bool {
-        self.is_in_ready(k)
+        matches!(
+            self.state[k as usize],
+            KeyState::Ready | KeyState::ProbeDue { .. }
+        )
     }
 
     /// Records that an attempt was started on `k`. Returns true when it is a half-open probe.
@@ -350,33 +362,64 @@ impl Pool {
             self.uses[k as usize] -= 1;
         }
         if let KeyState::ProbeDue { interval } = self.state[k as usize] {
-            self.remove_ready(k);
+            self.probes.remove(&self.rank[k as usize]);
             self.state[k as usize] = KeyState::Probing { interval };
         }
         probe
     }
 
-    /// Benches `k` until `until`; a bench never shrinks. A disabled key stays disabled.
-    /// Returns the deadline in force afterwards, or `None` when the key is disabled.
-    pub fn bench(&mut self, k: u32, until: u64, reason: Class) -> Option<u64> {
-        let until = match self.state[k as usize] {
-            KeyState::Benched { until: old, .. } if old >= until => return Some(old),
-            KeyState::Disabled { .. } | KeyState::ProbeDue { .. } => return None,
-            _ => until,
-        };
-        if self.is_in_ready(k) {
-            self.remove_ready(k);
+    /// Benches `k` until `until`; a bench never shrinks. A disabled key stays disabled, but its
+    /// next probe moves to the end of the bench (a key out of quota is not probed).
+    /// Returns the time the key is out until and the reason in force.
+    pub fn bench(&mut self, k: u32, until: u64, reason: Class) -> Option<(u64, Class)> {
+        let ku = k as usize;
+        match self.state[ku] {
+            KeyState::Benched {
+                until: old,
+                reason: why,
+            } if old >= until => Some((old, why)),
+            KeyState::Ready | KeyState::Benched { .. } => {
+                if self.is_in_ready(k) {
+                    self.remove_ready(k);
+                }
+                self.state[ku] = KeyState::Benched { until, reason };
+                self.wake.push(Reverse((until, k)));
+                Some((until, reason))
+            }
+            KeyState::Disabled { probe_at, interval } => {
+                if until > probe_at {
+                    self.state[ku] = KeyState::Disabled {
+                        probe_at: until,
+                        interval,
+                    };
+                    self.wake.push(Reverse((until, k)));
+                }
+                Some((until.max(probe_at), Class::Auth))
+            }
+            KeyState::ProbeDue { interval } => {
+                self.probes.remove(&self.rank[ku]);
+                self.state[ku] = KeyState::Disabled {
+                    probe_at: until,
+                    interval,
+                };
+                self.wake.push(Reverse((until, k)));
+                Some((until, Class::Auth))
+            }
+            KeyState::Probing { .. } => {
+                if until > self.hold[ku].0 {
+                    self.hold[ku] = (until, reason);
+                }
+                Some(self.hold[ku])
+            }
         }
-        self.state[k as usize] = KeyState::Benched { until, reason };
-        self.wake.push(Reverse((until, k)));
-        Some(until)
     }
 
-    /// Disables `k`; its next probe is due `interval` ms after `now` (`None`: never).
-    /// A key whose probe just failed gets `interval` multiplied by `factor`.
-    /// Returns the probe time.
+    /// Disables `k`; its next probe is due `interval` ms after `now` (`None`: never), or when a
+    /// bench that came meanwhile ends. A key whose probe just failed gets `interval` multiplied
+    /// by `factor`. Returns the probe time.
     pub fn disable(&mut self, k: u32, now: u64, interval: Option<u64>, factor: u64) -> u64 {
-        let interval = match (self.state[k as usize], interval) {
+        let ku = k as usize;
+        let interval = match (self.state[ku], interval) {
             (_, None) => u64::MAX,
             (
                 KeyState::Probing { interval: prev } | KeyState::ProbeDue { interval: prev },
@@ -388,20 +431,41 @@ impl Pool {
         if self.is_in_ready(k) {
             self.remove_ready(k);
         }
-        let probe_at = now.saturating_add(interval);
-        self.state[k as usize] = KeyState::Disabled { probe_at, interval };
+        if let KeyState::ProbeDue { .. } = self.state[ku] {
+            self.probes.remove(&self.rank[ku]);
+        }
+        // Never earlier than a bench in force or a probe already scheduled (a late auth reply
+        // to a call sent before the key was disabled must not bring its probe forward).
+        let held = match self.state[ku] {
+            KeyState::Benched { until, .. } => until,
+            KeyState::Disabled { probe_at, .. } => probe_at,
+            _ => self.hold[ku].0,
+        };
+        let probe_at = if interval == u64::MAX {
+            u64::MAX
+        } else {
+            now.saturating_add(interval).max(held)
+        };
+        self.state[ku] = KeyState::Disabled { probe_at, interval };
         if probe_at != u64::MAX {
             self.wake.push(Reverse((probe_at, k)));
         }
         probe_at
     }
 
-    /// A probe (or any attempt) on `k` showed the credential works: a probing key is ready.
-    /// Returns true when the key came back from a probe.
-    pub fn credential_ok(&mut self, k: u32) -> bool {
-        if let KeyState::Probing { .. } = self.state[k as usize] {
-            self.state[k as usize] = KeyState::Ready;
-            self.insert_ready(k);
+    /// A probe on `k` showed the credential works: the key is back, ready now or benched until
+    /// a bench that arrived during the probe ends. Returns true when the key came back.
+    pub fn credential_ok(&mut self, k: u32, now: u64) -> bool {
+        let ku = k as usize;
+        if let KeyState::Probing { .. } = self.state[ku] {
+            let (until, reason) = self.hold[ku];
+            if until > now {
+                self.state[ku] = KeyState::Benched { until, reason };
+                self.wake.push(Reverse((until, k)));
+            } else {
+                self.state[ku] = KeyState::Ready;
+                self.insert_ready(k);
+            }
             return true;
         }
         false
@@ -455,7 +519,7 @@ impl Pool {
 
     /// Number of keys selectable now.
     pub fn ready_count(&self) -> usize {
-        self.ready.len()
+        self.ready.len() + self.probes.len()
     }
 }
 
@@ -533,14 +597,33 @@ mod tests {
     #[test]
     fn bench_is_monotone_and_wakes() {
         let mut p = pool(2, Strategy::FillFirst);
-        assert_eq!(p.bench(0, 5_000, Class::RateLimit), Some(5_000));
-        assert_eq!(p.bench(0, 1_000, Class::RateLimit), Some(5_000));
+        assert_eq!(
+            p.bench(0, 5_000, Class::RateLimit),
+            Some((5_000, Class::RateLimit))
+        );
+        assert_eq!(
+            p.bench(0, 1_000, Class::QuotaExhausted),
+            Some((5_000, Class::RateLimit))
+        );
+        // A disabled key's probe waits for a bench of its account.
+        p.disable(1, 0, Some(100), 2);
+        assert_eq!(
+            p.bench(1, 9_000, Class::QuotaExhausted),
+            Some((9_000, Class::Auth))
+        );
+        assert!(matches!(
+            p.state(1),
+            KeyState::Disabled {
+                probe_at: 9_000,
+                ..
+            }
+        ));
         p.refresh(1_000);
         assert_eq!(p.state(0).label(), "benched");
         assert_eq!(p.earliest_ready(&[]).map(|e| e.0), Some(5_000));
         p.refresh(5_000);
         assert_eq!(p.state(0), KeyState::Ready);
-        assert_eq!(p.earliest_ready(&[]), None);
+        assert_eq!(p.earliest_ready(&[]).map(|e| e.0), Some(9_000));
     }
 
     #[test]
@@ -558,7 +641,7 @@ mod tests {
         assert_eq!(p.disable(0, 150, Some(100), 2), 350);
         p.refresh(350);
         assert!(p.on_attempt(0));
-        assert!(p.credential_ok(0));
+        assert!(p.credential_ok(0, 350));
         assert_eq!(p.state(0), KeyState::Ready);
     }
 

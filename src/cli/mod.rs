@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod classify;
+mod explore;
 mod info;
 mod run;
 
@@ -28,6 +29,9 @@ enum Cmd {
         #[arg(long)]
         explain: bool,
     },
+    /// Run many seeds of random worlds, check every trace, shrink violations to scenario files;
+    /// exit 0 when nothing was violated, 1 when something was.
+    Explore(explore::ExploreArgs),
     /// List the policy presets: reference, gateways and bug-catalogue mutants.
     Presets,
     /// Print the JSON Schema of scenario files.
@@ -48,6 +52,7 @@ pub fn main() -> i32 {
     };
     match cli.cmd {
         Cmd::Run(a) => run::run(a),
+        Cmd::Explore(a) => explore::run(a),
         Cmd::Classify { file, explain } => classify::run(file.as_deref(), explain),
         Cmd::Presets => info::presets(),
         Cmd::Schema => info::schema(),

@@ -36,6 +36,8 @@ struct ReqModel {
     provider: u32,
     attempts: u32,
     attempt_key: BTreeMap<u32, KeyId>,
+    /// The class each attempt's reply had.
+    attempt_class: BTreeMap<u32, Class>,
     tried: Vec<(u32, KeyId)>,
     banned: Vec<KeyId>,
     fault: Option<Class>,
@@ -165,17 +167,17 @@ impl Walker<'_> {
     fn explicit_earliest(&self, t: u64) -> Option<(u64, Class)> {
         let mut best: Option<(u64, Class)> = None;
         for m in &self.keys {
-            let cands = [
-                (m.explicit_until > t).then(|| {
-                    (
-                        m.explicit_until,
-                        m.explicit_reason.unwrap_or(Class::RateLimit),
-                    )
-                }),
-                m.explicit_probe
-                    .filter(|p| *p > t && *p != u64::MAX)
-                    .map(|p| (p, Class::Auth)),
-            ];
+            // A disabled key is back at its probe, or later if a bench (of its account) came
+            // meanwhile; it is out for `auth` either way.
+            let back = match m.explicit_probe {
+                Some(u64::MAX) => None,
+                Some(p) => Some((p.max(m.explicit_until), Class::Auth)),
+                None => Some((
+                    m.explicit_until,
+                    m.explicit_reason.unwrap_or(Class::RateLimit),
+                )),
+            };
+            let cands = [back.filter(|b| b.0 > t)];
             for c in cands.into_iter().flatten() {
                 if best.is_none_or(|b| c.0 < b.0) {
                     best = Some(c);
@@ -200,7 +202,7 @@ impl Walker<'_> {
                 let size = self.provider_keys(provider).len() as u32;
                 for k in self.provider_keys(provider) {
                     let m = &mut self.keys[k as usize];
-                    if m.disabled && !m.probe_outstanding && m.probe_due <= t {
+                    if m.disabled && !m.probe_outstanding && m.probe_due.max(m.bench_until) <= t {
                         m.overdue_requests += 1;
                         if m.overdue_requests > size + 1 && !m.overdue_reported {
                             m.overdue_reported = true;
@@ -296,12 +298,15 @@ impl Walker<'_> {
         reason: Class,
         what: &str,
     ) {
-        let served = self
-            .reqs
-            .get(&req)
-            .and_then(|r| r.attempt_key.get(&attempt).copied());
+        let r = self.reqs.get(&req);
+        let served = r.and_then(|r| r.attempt_key.get(&attempt).copied());
+        // A key-level failure benches the whole quota group, whatever reason was already in
+        // force on the other members.
+        let cause = r
+            .and_then(|r| r.attempt_class.get(&attempt).copied())
+            .unwrap_or(reason);
         match served {
-            Some(s) if s == key || (reason.is_key_level() && self.group(s).contains(&key)) => {}
+            Some(s) if s == key || (cause.is_key_level() && self.group(s).contains(&key)) => {}
             Some(s) => self.v(
                 "attribution",
                 Some(req),
@@ -472,7 +477,9 @@ impl Walker<'_> {
             m.overdue_requests = 0;
             m.overdue_reported = false;
             m.probe_due = t.saturating_add(m.interval);
-        } else if m.disabled {
+        } else if m.disabled && m.probe_outstanding {
+            // Only a probe's reply brings a disabled key back: a late reply to a call sent before
+            // the key was disabled says nothing about the credential now.
             m.disabled = false;
             m.probe_outstanding = false;
         }
@@ -480,6 +487,7 @@ impl Walker<'_> {
             return;
         };
         r.last = Some((class, attempt, key, provider));
+        r.attempt_class.insert(attempt, class);
         if class.is_request_fault() {
             r.fault = Some(class);
         }

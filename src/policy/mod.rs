@@ -238,6 +238,8 @@ pub struct Policy {
     pub retry_after: RetryAfterMode,
     /// What a retry-after beyond `max_wait_ms` does.
     pub long_retry_after: LongWait,
+    /// A retry-after holds its key (no request calls it before then), whatever the class.
+    pub retry_after_holds_key: bool,
     /// Wait for a benched key when no other key is ready.
     pub wait_for_benched: bool,
     /// A failed request carries the earliest time a key is ready again.
@@ -281,6 +283,7 @@ impl Default for Policy {
             quota_groups: true,
             retry_after: RetryAfterMode::Latest,
             long_retry_after: LongWait::GiveUp,
+            retry_after_holds_key: true,
             wait_for_benched: true,
             report_ready_time: true,
             pool_exhausted_class: None,

@@ -91,6 +91,7 @@ const PRESETS: &[PresetInfo] = &[
             p.rules.quota_exhausted = none(RequestAction::Stop);
             p.rules.auth = none(RequestAction::Stop);
             p.long_retry_after = LongWait::Backoff;
+            p.retry_after_holds_key = false;
             p.backoff = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000, jitter_pct: 25 };
         },
     },
@@ -158,6 +159,7 @@ const PRESETS: &[PresetInfo] = &[
         build: |p| {
             p.rules.rate_limit = none(RequestAction::RetrySame);
             p.long_retry_after = LongWait::Backoff;
+            p.retry_after_holds_key = false;
         },
     },
 ];

@@ -49,8 +49,44 @@ pub const EVENT_CAP: usize = 2_000_000;
 /// assert!(o.success && o.attempts == 2);
 /// ```
 pub fn run(world: &World, record: bool) -> SimOutput {
+    run_with(
+        world,
+        Options {
+            record,
+            classify_once: false,
+        },
+    )
+}
+
+/// How a simulation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Record the trace.
+    pub record: bool,
+    /// Classify each distinct scripted reply once and reuse its verdict (the classifier is
+    /// deterministic, so the run is the same; the explorer uses this). Otherwise every
+    /// delivered reply is classified from its bytes.
+    pub classify_once: bool,
+}
+
+/// Runs a world to completion with options.
+pub fn run_with(world: &World, opts: Options) -> SimOutput {
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
-    engine.record = record;
+    engine.record = opts.record;
+    let verdicts: Vec<Vec<crate::class::Verdict>> = if opts.classify_once {
+        world
+            .scripts
+            .iter()
+            .map(|s| {
+                s.steps
+                    .iter()
+                    .map(|st| crate::classify(&st.reply))
+                    .collect()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut cursors = vec![Cursor::default(); world.scripts.len()];
     let mut queue: BinaryHeap<Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
     let mut seq = 0u64;
@@ -74,7 +110,10 @@ pub fn run(world: &World, record: bool) -> SimOutput {
             Ev::Wake { req } => engine.on_wake(req, now),
             Ev::Deliver { req, key, step } => {
                 let reply = &world.scripts[key as usize].steps[step as usize].reply;
-                engine.on_reply(req, now, reply)
+                match verdicts.get(key as usize) {
+                    Some(v) => engine.on_verdict(req, now, reply.status, v[step as usize]),
+                    None => engine.on_reply(req, now, reply),
+                }
             }
         };
         match step {

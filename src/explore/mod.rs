@@ -1,0 +1,142 @@
+//! The explorer: random worlds over many seeds, every trace checked by the invariants, and a
+//! violation shrunk to a minimal scenario file that reproduces it.
+
+mod generate;
+mod shrink;
+
+pub use generate::{generate, Kind, KINDS};
+pub use shrink::shrink;
+
+use crate::invariants::{self, Context, Violation};
+use crate::scenario::{self, MutantExpect, Scenario};
+use crate::sim::{self, Options};
+use crate::trace::Event;
+
+/// What one seed did.
+#[derive(Debug, Clone)]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// Requests run.
+    pub requests: usize,
+    /// Upstream calls made.
+    pub attempts: usize,
+    /// What broke.
+    pub violations: Vec<Violation>,
+}
+
+/// Runs a scenario's world on `preset` and checks every trace invariant (and, when asked,
+/// determinism: a second run must give the same trace).
+pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<SeedReport, String> {
+    let world = scenario::world(sc, Some(preset))?;
+    let opts = Options {
+        record: true,
+        classify_once: true,
+    };
+    let out = sim::run_with(&world, opts);
+    let ctx = Context {
+        providers: &world.providers,
+        policy: &world.policy,
+    };
+    let mut violations = invariants::check(&out.trace, &ctx);
+    if out.truncated {
+        violations.push(Violation {
+            invariant: "terminates",
+            req: None,
+            attempt: None,
+            t: None,
+            message: format!("the run was cut after {} events", sim::EVENT_CAP),
+        });
+    }
+    if determinism {
+        let again = sim::run_with(&world, opts);
+        if again.trace != out.trace {
+            let at = out
+                .trace
+                .iter()
+                .zip(&again.trace)
+                .position(|(a, b)| a != b)
+                .unwrap_or(out.trace.len().min(again.trace.len()));
+            violations.push(Violation {
+                invariant: "deterministic",
+                req: None,
+                attempt: None,
+                t: None,
+                message: format!(
+                    "a second run of seed {} differs at trace event {}",
+                    sc.seed,
+                    at + 1
+                ),
+            });
+        }
+    }
+    let attempts = out
+        .trace
+        .iter()
+        .filter(|e| matches!(e, Event::Attempt { .. }))
+        .count();
+    Ok(SeedReport {
+        seed: sc.seed,
+        requests: world.arrivals.len(),
+        attempts,
+        violations,
+    })
+}
+
+/// Draws and checks the world of one seed.
+///
+/// ```
+/// let r = keypool::explore::run_seed(7, "reference", true).unwrap();
+/// assert!(r.violations.is_empty(), "{:?}", r.violations);
+/// assert!(r.requests >= 1);
+/// ```
+pub fn run_seed(seed: u64, preset: &str, determinism: bool) -> Result<SeedReport, String> {
+    check_world(&generate(seed), preset, determinism)
+}
+
+/// A shrunk violation, ready to write as a scenario file.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The invariant.
+    pub invariant: &'static str,
+    /// The seed that first showed it.
+    pub seed: u64,
+    /// The minimal scenario (reference policy; the mutant declared under `mutants`).
+    pub scenario: Scenario,
+    /// Whether the shrunk scenario passes under `reference`.
+    pub passes_reference: bool,
+    /// Scenario runs the shrinking took.
+    pub shrink_runs: usize,
+}
+
+/// Shrinks the world of `seed` that violates `invariant` under `preset`, and writes what it
+/// must violate into the scenario, so the file is a regression test as it stands.
+pub fn find(seed: u64, preset: &str, invariant: &'static str) -> Result<Finding, String> {
+    let (mut sc, shrink_runs) = shrink(&generate(seed), preset, invariant, 5_000);
+    let under = check_world(&sc, preset, false)?;
+    let broken: std::collections::BTreeSet<String> = under
+        .violations
+        .iter()
+        .map(|v| v.invariant.to_owned())
+        .collect();
+    let reference = check_world(&sc, "reference", false)?;
+    sc.name = format!("explore-{preset}-{invariant}-{seed}");
+    sc.description = format!(
+        "Found by `keypool explore --policy {preset} --seed {seed} --seeds 1`: violates {invariant}; shrunk in {shrink_runs} runs. Replay: keypool run <this file> --policy {preset}"
+    );
+    if preset != "reference" {
+        sc.mutants.insert(
+            preset.to_owned(),
+            MutantExpect {
+                violates: broken.into_iter().collect(),
+            },
+        );
+    }
+    Ok(Finding {
+        invariant,
+        seed,
+        scenario: sc,
+        passes_reference: reference.violations.is_empty(),
+        shrink_runs,
+    })
+}

@@ -1,0 +1,148 @@
+//! Shrinking: reduce a violating world step by step, keeping each reduction that still
+//! violates the same invariant, until none applies: fewer providers, requests and keys,
+//! shorter scripts, plainer replies, default policy values.
+
+use super::check_world;
+use crate::pool::Strategy;
+use crate::scenario::{Scenario, Step, StepDef};
+
+fn violates(sc: &Scenario, preset: &str, invariant: &str) -> bool {
+    crate::scenario::world(sc, Some(preset)).is_ok()
+        && check_world(sc, preset, false)
+            .is_ok_and(|r| r.violations.iter().any(|v| v.invariant == invariant))
+}
+
+/// Every one-step reduction of `sc`, biggest first.
+fn candidates(sc: &Scenario) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    // Fallback providers.
+    for p in (1..sc.providers.len()).rev() {
+        let mut c = sc.clone();
+        c.providers.remove(p);
+        out.push(c);
+    }
+    // Requests: the first half, then each one.
+    let at = &sc.workload.at_ms;
+    if at.len() > 1 {
+        let mut c = sc.clone();
+        c.workload.at_ms.truncate(at.len() / 2);
+        out.push(c);
+        for i in (0..at.len()).rev() {
+            let mut c = sc.clone();
+            c.workload.at_ms.remove(i);
+            out.push(c);
+        }
+    }
+    // Keys: the first half, then each one.
+    for (pi, p) in sc.providers.iter().enumerate() {
+        if p.keys.len() > 1 {
+            let mut c = sc.clone();
+            c.providers[pi].keys.truncate(p.keys.len() / 2);
+            out.push(c);
+            for k in (0..p.keys.len()).rev() {
+                let mut c = sc.clone();
+                c.providers[pi].keys.remove(k);
+                out.push(c);
+            }
+        }
+    }
+    // Scripts: drop a step, make it plain, strip its details.
+    for (pi, p) in sc.providers.iter().enumerate() {
+        for (ki, k) in p.keys.iter().enumerate() {
+            for si in (0..k.script.len()).rev() {
+                if k.script.len() > 1 {
+                    let mut c = sc.clone();
+                    c.providers[pi].keys[ki].script.remove(si);
+                    out.push(c);
+                }
+                if k.script[si] != Step::Template("ok".into()) {
+                    let mut c = sc.clone();
+                    c.providers[pi].keys[ki].script[si] = Step::Template("ok".into());
+                    out.push(c);
+                }
+                if let Step::Full(d) = &k.script[si] {
+                    for simpler in simplify(d) {
+                        let mut c = sc.clone();
+                        c.providers[pi].keys[ki].script[si] = simpler;
+                        out.push(c);
+                    }
+                }
+            }
+            if k.group.is_some() {
+                let mut c = sc.clone();
+                c.providers[pi].keys[ki].group = None;
+                out.push(c);
+            }
+            if k.priority != 0 {
+                let mut c = sc.clone();
+                c.providers[pi].keys[ki].priority = 0;
+                out.push(c);
+            }
+        }
+        if p.strategy != Strategy::FillFirst {
+            let mut c = sc.clone();
+            c.providers[pi].strategy = Strategy::FillFirst;
+            out.push(c);
+        }
+    }
+    // Policy overrides back to the preset's values.
+    if let Some(serde_json::Value::Object(m)) = &sc.policy {
+        for k in m.keys().filter(|k| *k != "preset") {
+            let mut c = sc.clone();
+            if let Some(serde_json::Value::Object(cm)) = &mut c.policy {
+                cm.remove(k);
+            }
+            out.push(c);
+        }
+    }
+    // Arrival times closer together.
+    if sc.workload.at_ms.iter().any(|t| *t > 0) {
+        let mut c = sc.clone();
+        let first = c.workload.at_ms[0];
+        c.workload
+            .at_ms
+            .iter_mut()
+            .for_each(|t| *t = first + (*t - first) / 2);
+        out.push(c);
+    }
+    out
+}
+
+fn simplify(d: &StepDef) -> Vec<Step> {
+    let mut v = Vec::new();
+    let mut push = |f: &dyn Fn(&mut StepDef)| {
+        let mut s = d.clone();
+        f(&mut s);
+        if &s != d {
+            v.push(Step::Full(s));
+        }
+    };
+    push(&|s| s.latency_ms = None);
+    push(&|s| s.times = None);
+    push(&|s| s.until_ms = None);
+    push(&|s| s.retry_after = None);
+    push(&|s| s.retry_after_ms = None);
+    push(&|s| s.wait_s = None);
+    v
+}
+
+/// Shrinks `sc` while it still violates `invariant` under `preset`, within `budget` runs.
+/// Returns the smallest scenario found and the runs it took.
+pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (Scenario, usize) {
+    let mut cur = sc.clone();
+    let mut runs = 0;
+    'outer: loop {
+        for c in candidates(&cur) {
+            if runs >= budget {
+                break 'outer;
+            }
+            runs += 1;
+            if violates(&c, preset, invariant) {
+                cur = c;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    (cur, runs)
+}
