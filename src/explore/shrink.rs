@@ -144,5 +144,21 @@ pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (S
         }
         break;
     }
+    // Steps that are only a template read better in their short form.
+    for p in &mut cur.providers {
+        for k in &mut p.keys {
+            for st in &mut k.script {
+                if let Step::Full(d) = st {
+                    let plain = StepDef {
+                        template: d.template.clone(),
+                        ..StepDef::default()
+                    };
+                    if *d == plain && d.template.is_some() {
+                        *st = Step::Template(d.template.clone().unwrap_or_default());
+                    }
+                }
+            }
+        }
+    }
     (cur, runs)
 }
