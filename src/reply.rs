@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How the body was delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// One HTTP body.
@@ -21,7 +21,7 @@ pub enum Transport {
 /// let r = Reply::new(200, "{}").header("Content-Type", "application/json");
 /// assert_eq!(r.header_value("content-type"), Some("application/json"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,

@@ -73,16 +73,13 @@ pub struct Options {
 pub fn run_with(world: &World, opts: Options) -> SimOutput {
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
     engine.record = opts.record;
-    let verdicts: Vec<Vec<crate::class::Verdict>> = if opts.classify_once {
+    // With `classify_once`, a step is classified the first time it is delivered, then its
+    // verdict is reused (most steps of a big world are never called).
+    let mut verdicts: Vec<Vec<Option<crate::class::Verdict>>> = if opts.classify_once {
         world
             .scripts
             .iter()
-            .map(|s| {
-                s.steps
-                    .iter()
-                    .map(|st| crate::classify(&st.reply))
-                    .collect()
-            })
+            .map(|s| vec![None; s.steps.len()])
             .collect()
     } else {
         Vec::new()
@@ -110,8 +107,12 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
             Ev::Wake { req } => engine.on_wake(req, now),
             Ev::Deliver { req, key, step } => {
                 let reply = &world.scripts[key as usize].steps[step as usize].reply;
-                match verdicts.get(key as usize) {
-                    Some(v) => engine.on_verdict(req, now, reply.status, v[step as usize]),
+                match verdicts.get_mut(key as usize) {
+                    Some(v) => {
+                        let verdict =
+                            *v[step as usize].get_or_insert_with(|| crate::classify(reply));
+                        engine.on_verdict(req, now, reply.status, verdict)
+                    }
                     None => engine.on_reply(req, now, reply),
                 }
             }
