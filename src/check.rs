@@ -36,20 +36,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let world = scenario::world(sc, preset)?;
     let out = sim::run(&world, true);
     let trace_jsonl = to_jsonl(&out.trace, &out.names);
-    let ctx = Context {
-        providers: &world.providers,
-        policy: &world.policy,
-    };
-    let mut violations = invariants::check(&out.trace, &ctx);
-    if out.truncated {
-        violations.push(Violation {
-            invariant: "terminates",
-            req: None,
-            attempt: None,
-            t: None,
-            message: format!("the run was cut after {} events", sim::EVENT_CAP),
-        });
-    }
+    let mut violations = trace_violations(&world, &out);
     // deterministic: the same world again must give the same bytes.
     let again = sim::run(&world, true);
     let again_jsonl = to_jsonl(&again.trace, &again.names);
@@ -97,6 +84,26 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let leaks = secret_leaks(&run.world, &[&run.trace_jsonl, &report_text(&run)]);
     run.violations.extend(leaks);
     Ok(run)
+}
+
+/// Every trace invariant on one simulation of `world` (a run cut by the event cap does not
+/// terminate).
+pub fn trace_violations(world: &World, out: &SimOutput) -> Vec<Violation> {
+    let ctx = Context {
+        providers: &world.providers,
+        policy: &world.policy,
+    };
+    let mut violations = invariants::check(&out.trace, &ctx);
+    if out.truncated {
+        violations.push(Violation {
+            invariant: "terminates",
+            req: None,
+            attempt: None,
+            t: None,
+            message: format!("the run was cut after {} events", sim::EVENT_CAP),
+        });
+    }
+    violations
 }
 
 /// Secrets of the world found in any of `outputs`.

@@ -656,26 +656,7 @@ impl Engine {
 
     fn succeed(&mut self, req: ReqId, now: u64) -> Step {
         self.decide(req, now, Decision::Done, None);
-        let r = &mut self.reqs[req as usize];
-        r.done = true;
-        let attempts = r.attempts;
-        self.emit(Event::RequestEnd {
-            t: now,
-            req,
-            success: true,
-            class: Class::Success,
-            attempts,
-            ready_at: None,
-        });
-        Step::Done(Outcome {
-            req,
-            success: true,
-            class: Class::Success,
-            attempts,
-            ended_at: now,
-            ready_at: None,
-            keys: Vec::new(),
-        })
+        self.end(req, now, true, Class::Success, None, Vec::new())
     }
 
     fn fail(&mut self, req: ReqId, now: u64, class: Class) -> Step {
@@ -709,20 +690,33 @@ impl Engine {
         if !self.policy.report_ready_time {
             ready_at = None;
         }
+        self.end(req, now, false, class, ready_at, keys)
+    }
+
+    /// Records the end of a request and hands back its outcome.
+    fn end(
+        &mut self,
+        req: ReqId,
+        now: u64,
+        success: bool,
+        class: Class,
+        ready_at: Option<u64>,
+        keys: Vec<(KeyId, KeyState)>,
+    ) -> Step {
         let r = &mut self.reqs[req as usize];
         r.done = true;
         let attempts = r.attempts;
         self.emit(Event::RequestEnd {
             t: now,
             req,
-            success: false,
+            success,
             class,
             attempts,
             ready_at,
         });
         Step::Done(Outcome {
             req,
-            success: false,
+            success,
             class,
             attempts,
             ended_at: now,

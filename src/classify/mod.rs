@@ -108,6 +108,10 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
             return classify_json(reply, &v);
         }
+        // Newline-delimited JSON (Ollama streams): one event per line, read like SSE.
+        if let Some(events) = ndjson_as_sse(trimmed) {
+            return classify_sse(status, &events);
+        }
     }
     // HTML, plain text, or JSON we could not read.
     let mut hay = Hay::default();
@@ -142,6 +146,21 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
     }
     let (c, r) = decide_text(&hay, TextCtx::default(), status);
     (c, r, hints, false)
+}
+
+/// A body of several JSON documents, one per line, rewritten as SSE `data:` events; `None`
+/// when any non-blank line is not JSON.
+fn ndjson_as_sse(body: &str) -> Option<String> {
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut n = 0;
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        serde_json::from_str::<serde::de::IgnoredAny>(line).ok()?;
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push_str("\n\n");
+        n += 1;
+    }
+    (n > 1).then_some(out)
 }
 
 fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {

@@ -755,3 +755,17 @@ fn more_provider_shapes() {
         None,
     );
 }
+
+#[test]
+fn ndjson_streams_and_gemini_metric_quotas() {
+    is(Reply::new(200, "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n").header("content-type", "application/x-ndjson"), Success, None);
+    is(Reply::new(200, "{\"message\":{\"content\":\"Hi\"},\"done\":false}\n{\"error\":\"an unknown error was encountered while running the model\"}\n"), ServerError, None);
+    is(
+        j(
+            429,
+            r#"{"error":{"code":429,"message":"Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 15, model: gemini-2.0-flash. Please retry in 20s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]}]}}"#,
+        ),
+        RateLimit,
+        Some(20000),
+    );
+}

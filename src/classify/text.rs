@@ -258,7 +258,6 @@ const QUOTA_STRONG: &[&str] = &[
     "used up",
     "free allocation",
     "额度",
-    "quota exceeded for metric",
 ];
 
 const AUTH: &[&str] = &[

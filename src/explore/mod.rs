@@ -7,7 +7,7 @@ mod shrink;
 pub use generate::{generate, Kind, KINDS};
 pub use shrink::shrink;
 
-use crate::invariants::{self, Context, Violation};
+use crate::invariants::Violation;
 use crate::scenario::{self, MutantExpect, Scenario};
 use crate::sim::{self, Options};
 use crate::trace::Event;
@@ -34,20 +34,7 @@ pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<See
         classify_once: true,
     };
     let out = sim::run_with(&world, opts);
-    let ctx = Context {
-        providers: &world.providers,
-        policy: &world.policy,
-    };
-    let mut violations = invariants::check(&out.trace, &ctx);
-    if out.truncated {
-        violations.push(Violation {
-            invariant: "terminates",
-            req: None,
-            attempt: None,
-            t: None,
-            message: format!("the run was cut after {} events", sim::EVENT_CAP),
-        });
-    }
+    let mut violations = crate::check::trace_violations(&world, &out);
     if determinism {
         let again = sim::run_with(&world, opts);
         if again.trace != out.trace {

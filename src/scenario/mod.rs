@@ -427,14 +427,7 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
         }
         (None, _) => {
             if let Some(events) = &def.sse {
-                let mut body = String::new();
-                for e in events {
-                    body.push_str(e);
-                    body.push_str("\n\n");
-                }
-                Reply::new(200, body)
-                    .header("content-type", "text/event-stream")
-                    .transport(Transport::Sse)
+                crate::sim::templates::sse_reply(events)
             } else if let Some(status) = def.status {
                 Reply::new(status, def.body.clone().unwrap_or_default()).transport(Transport::Http)
             } else {

@@ -17,10 +17,11 @@ fn json(status: u16, body: &str) -> Reply {
         .transport(Transport::Http)
 }
 
-fn sse(events: &[&str]) -> Reply {
+/// A 200 event stream of these events (each one event's lines).
+pub fn sse_reply<S: AsRef<str>>(events: &[S]) -> Reply {
     let mut body = String::new();
     for e in events {
-        body.push_str(e);
+        body.push_str(e.as_ref());
         body.push_str("\n\n");
     }
     Reply::new(200, body)
@@ -118,17 +119,17 @@ pub fn template(name: &str, a: TemplateArgs) -> Option<Reply> {
     Some(match name {
         "ok" | "chat.ok" => json(200, CHAT_OK),
         "chat.empty" => json(200, r#"{"id":"chatcmpl-sim","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":0,"total_tokens":9}}"#),
-        "chat.sse_ok" => sse(&[
+        "chat.sse_ok" => sse_reply(&[
             r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#,
             r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
             "data: [DONE]",
         ]),
-        "chat.sse_empty" => sse(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[]}"#, "data: [DONE]"]),
-        "chat.sse_cut" => sse(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#]),
+        "chat.sse_empty" => sse_reply(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[]}"#, "data: [DONE]"]),
+        "chat.sse_cut" => sse_reply(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#]),
         "responses.ok" => json(200, r#"{"id":"resp_sim","object":"response","status":"completed","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hi."}]}]}"#),
         "responses.failed_quota" => json(200, r#"{"id":"resp_sim","object":"response","status":"failed","error":{"code":"insufficient_quota","message":"You exceeded your current quota, please check your plan and billing details."},"output":[]}"#),
         "responses.failed_partial" => json(200, r#"{"id":"resp_sim","object":"response","status":"failed","error":{"code":"server_error","message":"An error occurred while processing your request."},"output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"The first half of an ans"}]}]}"#),
-        "responses.sse_failed" => sse(&[
+        "responses.sse_failed" => sse_reply(&[
             "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_sim\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}",
             "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Partial\"}",
             "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_sim\",\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"An error occurred while processing your request.\"},\"output\":[]}}",
