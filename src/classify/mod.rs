@@ -49,7 +49,10 @@ pub const BODY_CAP: usize = 8 * 1024 * 1024;
 /// ```
 pub fn classify(reply: &Reply) -> Verdict {
     let body = capped(&reply.body);
-    let (class, reason, hints, partial) = if reply.is_sse() {
+    // A JSON document is read as JSON even when the headers announce a stream (gateways send
+    // their own errors with the upstream's content type).
+    let json_body = matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['));
+    let (class, reason, hints, partial) = if reply.is_sse() && !json_body {
         classify_sse(reply.status, body)
     } else {
         classify_body(reply, body)

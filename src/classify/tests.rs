@@ -769,3 +769,21 @@ fn ndjson_streams_and_gemini_metric_quotas() {
         Some(20000),
     );
 }
+
+#[test]
+fn json_errors_behind_a_stream_content_type() {
+    is(
+        sse(r#"{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}"#)
+            .header("x", "y"),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"No deployments available for selected model, Try again in 60 seconds. Passed model=gpt-4o. cooldown_list=['a1']","type":"None","code":"429"}}"#,
+        ),
+        Overloaded,
+        Some(60000),
+    );
+}

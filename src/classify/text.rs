@@ -346,6 +346,9 @@ const OVERLOADED: &[&str] = &[
     "繁忙",
     "负载",
     "过载",
+    "no deployments available",
+    "no available channel",
+    "无可用渠道",
 ];
 
 const THROTTLE: &[&str] = &[
