@@ -3,13 +3,13 @@
 //! OpenAI chat and Responses, Assistants runs, Anthropic messages, Gemini, Cohere, Bedrock
 //! Converse, Ollama.
 
+use super::jvalue::J as Value;
 use super::retry_after::{
     date_in_text, duration_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms,
     BodyHints,
 };
 use super::text::{Hay, TextCtx};
 use crate::class::Class;
-use serde_json::Value;
 
 /// An error found in a body.
 #[derive(Debug, Default)]
@@ -483,7 +483,7 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
         let codeish = v.get("code").is_some_and(|c| match c {
             Value::Number(n) => n.as_i64().is_some_and(|n| n != 0 && n != 200),
             Value::String(s) => !matches!(
-                s.as_str(),
+                s.as_ref(),
                 "" | "0" | "200" | "ok" | "OK" | "success" | "Success"
             ),
             _ => false,

@@ -20,6 +20,7 @@
 //! Bodies are read up to [`BODY_CAP`] bytes.
 
 mod json;
+mod jvalue;
 mod retry_after;
 mod sse;
 mod text;
@@ -108,7 +109,7 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         return (c, r, BodyHints::default(), false);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
+        if let Ok(v) = jvalue::parse(trimmed) {
             return classify_json(reply, &v);
         }
         // Newline-delimited JSON (Ollama streams): one event per line, read like SSE.
@@ -166,7 +167,7 @@ fn ndjson_as_sse(body: &str) -> Option<String> {
     (n > 1).then_some(out)
 }
 
-fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
+fn classify_json(reply: &Reply, v: &jvalue::J) -> Decided {
     let status = reply.status;
     let ins = inspect(v);
     if ins.cancelled {
@@ -219,9 +220,9 @@ fn classify_json(reply: &Reply, v: &serde_json::Value) -> Decided {
         );
     }
     let empty = match v {
-        serde_json::Value::Object(m) => m.is_empty(),
-        serde_json::Value::Array(a) => a.is_empty(),
-        serde_json::Value::Null => true,
+        jvalue::J::Object(m) => m.is_empty(),
+        jvalue::J::Array(a) => a.is_empty(),
+        jvalue::J::Null => true,
         _ => false,
     };
     if empty {

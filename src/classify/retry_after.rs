@@ -209,6 +209,7 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
 static WAIT_CUES: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
     aho_corasick::AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .build([
             "try again in ",
             "try again after ",

@@ -2,9 +2,9 @@
 //! the stream by its terminal failure, its output and whether it finished.
 
 use super::json::{collect_error, inspect, ErrorFound, Inspect};
+use super::jvalue::J as Value;
 use super::retry_after::BodyHints;
 use super::text::Hay;
-use serde_json::Value;
 
 /// One SSE event: its `event:` name and its joined `data:` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
