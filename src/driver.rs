@@ -10,8 +10,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::{sleep_until, Duration, Instant};
 
-/// One upstream call the driver asks for.
-#[derive(Debug, Clone)]
+/// One upstream call the driver asks for. Its `Debug` shows the key's fingerprint, never the
+/// secret, so a logged call leaks nothing.
+///
+/// ```
+/// use keypool::driver::Call;
+/// let c = Call { req: 0, attempt: 1, provider: 0, key: 0, label: "k1".into(), secret: Some("sk-live-123456".into()) };
+/// let shown = format!("{c:?}");
+/// assert!(shown.contains("k1") && shown.contains("fp:") && !shown.contains("sk-live"));
+/// ```
+#[derive(Clone)]
 pub struct Call {
     /// The request.
     pub req: ReqId,
@@ -25,6 +33,22 @@ pub struct Call {
     pub label: Arc<str>,
     /// The key's secret, to put in the request (never log it).
     pub secret: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("req", &self.req)
+            .field("attempt", &self.attempt)
+            .field("provider", &self.provider)
+            .field("key", &self.key)
+            .field("label", &self.label)
+            .field(
+                "secret",
+                &self.secret.as_deref().map(crate::check::fingerprint),
+            )
+            .finish()
+    }
 }
 
 /// A call that got no reply: connection refused, reset, timed out.
