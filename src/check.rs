@@ -126,20 +126,7 @@ pub fn secret_leaks(world: &World, outputs: &[&str]) -> Vec<Violation> {
     v
 }
 
-/// A short fingerprint of a secret, safe to print: `fp:` and 8 hex digits of FNV-1a.
-///
-/// ```
-/// let fp = keypool::check::fingerprint("sk-live-abc");
-/// assert!(fp.starts_with("fp:") && fp.len() == 11 && !fp.contains("abc"));
-/// ```
-pub fn fingerprint(secret: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in secret.bytes() {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("fp:{h:08x}")
-}
+pub use crate::pool::fingerprint;
 
 /// The per-request timeline and the key table, as `keypool run` prints them.
 pub fn report_text(run: &ScenarioRun) -> String {

@@ -45,7 +45,7 @@ impl std::fmt::Debug for Call {
             .field("label", &self.label)
             .field(
                 "secret",
-                &self.secret.as_deref().map(crate::check::fingerprint),
+                &self.secret.as_deref().map(crate::pool::fingerprint),
             )
             .finish()
     }

@@ -11,6 +11,21 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
+/// A short fingerprint of a secret, safe to print: `fp:` and 8 hex digits of FNV-1a.
+///
+/// ```
+/// let fp = keypool::pool::fingerprint("sk-live-abc");
+/// assert!(fp.starts_with("fp:") && fp.len() == 11 && !fp.contains("abc"));
+/// ```
+pub fn fingerprint(secret: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in secret.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("fp:{h:08x}")
+}
+
 /// How the next key is chosen, evaluated per request.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
