@@ -85,3 +85,119 @@ pub fn check(trace: &[Event], ctx: &Context) -> Vec<Violation> {
     v.extend(fairness::fair_rotation(trace, ctx));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Class;
+    use crate::engine::ProviderSpec;
+    use crate::pool::{PoolKey, Strategy};
+
+    fn ctx_parts(strategy: Strategy) -> (Vec<ProviderSpec>, Policy) {
+        let keys = (0..3)
+            .map(|i| PoolKey {
+                label: format!("k{i}"),
+                priority: 0,
+                group: None,
+            })
+            .collect();
+        (
+            vec![ProviderSpec {
+                name: "p".into(),
+                keys,
+                strategy,
+                fallback_for: None,
+            }],
+            Policy::default(),
+        )
+    }
+
+    /// A healthy request served in one call by `key`.
+    fn served(req: ReqId, key: u32) -> Vec<Event> {
+        let t = req as u64 * 10;
+        vec![
+            Event::RequestStart {
+                t,
+                req,
+                provider: 0,
+            },
+            Event::Attempt {
+                t,
+                req,
+                attempt: 1,
+                provider: 0,
+                key,
+                probe: false,
+            },
+            Event::Reply {
+                t: t + 1,
+                req,
+                attempt: 1,
+                key,
+                status: 200,
+                class: Class::Success,
+                retry_after_ms: None,
+                soft: false,
+                partial: false,
+                treated_as: None,
+                reason: "test",
+            },
+            Event::Decision {
+                t: t + 1,
+                req,
+                decision: crate::trace::Decision::Done,
+                until: None,
+                retries: 0,
+                provider: 0,
+            },
+            Event::RequestEnd {
+                t: t + 1,
+                req,
+                success: true,
+                class: Class::Success,
+                attempts: 1,
+                ready_at: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn fair_rotation_judges_the_spread() {
+        let (providers, policy) = ctx_parts(Strategy::RoundRobin);
+        let ctx = Context {
+            providers: &providers,
+            policy: &policy,
+        };
+        let fair: Vec<Event> = (0..6).flat_map(|r| served(r, r % 3)).collect();
+        assert!(check(&fair, &ctx).is_empty());
+        let skewed: Vec<Event> = (0..6).flat_map(|r| served(r, 0)).collect();
+        let v = check(&skewed, &ctx);
+        assert_eq!(
+            v.iter().map(|x| x.invariant).collect::<Vec<_>>(),
+            vec!["fair_rotation"]
+        );
+        // fill_first is not expected to spread.
+        let (providers, policy) = ctx_parts(Strategy::FillFirst);
+        assert!(check(
+            &skewed,
+            &Context {
+                providers: &providers,
+                policy: &policy
+            }
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn an_unended_request_does_not_terminate() {
+        let (providers, policy) = ctx_parts(Strategy::FillFirst);
+        let ctx = Context {
+            providers: &providers,
+            policy: &policy,
+        };
+        let mut t = served(0, 0);
+        t.pop();
+        let v = check(&t, &ctx);
+        assert!(v.iter().any(|x| x.invariant == "terminates"), "{v:?}");
+    }
+}
