@@ -37,27 +37,14 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let out = sim::run(&world, true);
     let trace_jsonl = to_jsonl(&out.trace, &out.names);
     let mut violations = trace_violations(&world, &out);
-    // deterministic: the same world again must give the same bytes.
-    let again = sim::run(&world, true);
-    let again_jsonl = to_jsonl(&again.trace, &again.names);
-    if again_jsonl != trace_jsonl {
-        let line = trace_jsonl
-            .lines()
-            .zip(again_jsonl.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0)
-            + 1;
-        violations.push(Violation {
-            invariant: "deterministic",
-            req: None,
-            attempt: None,
-            t: None,
-            message: format!(
-                "a second run with seed {} differs at trace line {line}",
-                world.seed
-            ),
-        });
-    }
+    violations.extend(determinism(
+        &world,
+        &trace_jsonl,
+        sim::Options {
+            record: true,
+            classify_once: false,
+        },
+    ));
     violations.extend(expectations(sc, &world, &out));
     let skip: Vec<&str> = sc
         .expect
@@ -104,6 +91,31 @@ pub fn trace_violations(world: &World, out: &SimOutput) -> Vec<Violation> {
         });
     }
     violations
+}
+
+/// `deterministic`: the same world run again must give the same trace, byte for byte.
+pub fn determinism(world: &World, first_jsonl: &str, opts: sim::Options) -> Option<Violation> {
+    let again = sim::run_with(world, opts);
+    let again_jsonl = to_jsonl(&again.trace, &again.names);
+    if again_jsonl == first_jsonl {
+        return None;
+    }
+    let line = first_jsonl
+        .lines()
+        .zip(again_jsonl.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(0)
+        + 1;
+    Some(Violation {
+        invariant: "deterministic",
+        req: None,
+        attempt: None,
+        t: None,
+        message: format!(
+            "a second run with seed {} differs at trace line {line}",
+            world.seed
+        ),
+    })
 }
 
 /// Secrets of the world found in any of `outputs`.

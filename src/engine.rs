@@ -356,17 +356,7 @@ impl Engine {
                     vec![target]
                 };
                 for m in members {
-                    if let Some((u, why)) = self.provs[p as usize].pool.bench(m, until, class) {
-                        let key = self.provs[p as usize].base + m;
-                        self.emit(Event::Bench {
-                            t: now,
-                            key,
-                            until: u,
-                            reason: why,
-                            req,
-                            attempt: send.attempt,
-                        });
-                    }
+                    self.bench(p, m, until, class, now, req, send.attempt);
                 }
             }
             KeyAction::Disable => {
@@ -392,18 +382,7 @@ impl Engine {
             if self.policy.retry_after_holds_key && class.is_failure() && !class.is_request_fault()
             {
                 let until = now.saturating_add(ms);
-                if let Some((u, why)) = self.provs[p as usize].pool.bench(target, until, class) {
-                    let key = self.provs[p as usize].base + target;
-                    let attempt = send.attempt;
-                    self.emit(Event::Bench {
-                        t: now,
-                        key,
-                        until: u,
-                        reason: why,
-                        req,
-                        attempt,
-                    });
-                }
+                self.bench(p, target, until, class, now, req, send.attempt);
             }
         }
         if matches!(class, Class::QuotaExhausted | Class::Auth)
@@ -447,6 +426,31 @@ impl Engine {
             RequestAction::RetrySame => self.retry(req, now, Some(send.key), ra),
             RequestAction::Fallback => self.leave_provider(req, now, class),
             RequestAction::Stop => self.stop(req, now, class),
+        }
+    }
+
+    /// Benches key `k` of provider `p` and records the bench in force.
+    #[allow(clippy::too_many_arguments)]
+    fn bench(
+        &mut self,
+        p: u32,
+        k: u32,
+        until: u64,
+        class: Class,
+        now: u64,
+        req: ReqId,
+        attempt: u32,
+    ) {
+        if let Some((until, reason)) = self.provs[p as usize].pool.bench(k, until, class) {
+            let key = self.provs[p as usize].base + k;
+            self.emit(Event::Bench {
+                t: now,
+                key,
+                until,
+                reason,
+                req,
+                attempt,
+            });
         }
     }
 

@@ -36,26 +36,8 @@ pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<See
     let out = sim::run_with(&world, opts);
     let mut violations = crate::check::trace_violations(&world, &out);
     if determinism {
-        let again = sim::run_with(&world, opts);
-        if again.trace != out.trace {
-            let at = out
-                .trace
-                .iter()
-                .zip(&again.trace)
-                .position(|(a, b)| a != b)
-                .unwrap_or(out.trace.len().min(again.trace.len()));
-            violations.push(Violation {
-                invariant: "deterministic",
-                req: None,
-                attempt: None,
-                t: None,
-                message: format!(
-                    "a second run of seed {} differs at trace event {}",
-                    sc.seed,
-                    at + 1
-                ),
-            });
-        }
+        let jsonl = crate::trace::to_jsonl(&out.trace, &out.names);
+        violations.extend(crate::check::determinism(&world, &jsonl, opts));
     }
     let attempts = out
         .trace
