@@ -120,7 +120,13 @@ pub struct Pool {
     uses: Vec<u64>,
     group_of: Vec<Option<u32>>,
     groups: Vec<Vec<u32>>,
+    /// `least_used`: ready keys ordered by (uses, rank).
     ready: BTreeSet<(u64, u32)>,
+    /// `fill_first` and `round_robin`: ready keys as bits by rank (find-next-set-bit).
+    ready_bits: Vec<u64>,
+    /// One bit per word of `ready_bits` that has any bit set: skips 4,096 ranks per word.
+    ready_summary: Vec<u64>,
+    ready_n: usize,
     /// Disabled keys whose half-open probe is due, by rank: chosen before any ready key.
     probes: BTreeSet<u32>,
     /// A bench that arrived while a probe was in flight: the key stays out until then.
@@ -184,6 +190,9 @@ impl Pool {
             group_of,
             groups,
             ready: BTreeSet::new(),
+            ready_bits: vec![0; n.div_ceil(64)],
+            ready_summary: vec![0; n.div_ceil(64).div_ceil(64)],
+            ready_n: 0,
             probes: BTreeSet::new(),
             hold: vec![(0, Class::RateLimit); n],
             ready_list: Vec::new(),
@@ -252,16 +261,43 @@ impl Pool {
         (primary, self.rank[k as usize])
     }
 
+    // Each strategy keeps only the index it reads: bits by rank for the priority walks, an
+    // ordered set for `least_used`, an index array for `random`.
     fn insert_ready(&mut self, k: u32) {
-        self.ready.insert(self.ord(k));
-        if self.strategy == Strategy::Random && self.ready_pos[k as usize] == ABSENT {
-            self.ready_pos[k as usize] = self.ready_list.len() as u32;
-            self.ready_list.push(k);
+        self.ready_n += 1;
+        match self.strategy {
+            Strategy::FillFirst | Strategy::RoundRobin => {
+                let r = self.rank[k as usize] as usize;
+                self.ready_bits[r / 64] |= 1 << (r % 64);
+                self.ready_summary[r / 4096] |= 1 << (r / 64 % 64);
+            }
+            Strategy::LeastUsed => {
+                self.ready.insert(self.ord(k));
+            }
+            Strategy::Random => {
+                if self.ready_pos[k as usize] == ABSENT {
+                    self.ready_pos[k as usize] = self.ready_list.len() as u32;
+                    self.ready_list.push(k);
+                }
+            }
         }
     }
 
     fn remove_ready(&mut self, k: u32) {
-        self.ready.remove(&self.ord(k));
+        self.ready_n -= 1;
+        match self.strategy {
+            Strategy::FillFirst | Strategy::RoundRobin => {
+                let r = self.rank[k as usize] as usize;
+                self.ready_bits[r / 64] &= !(1 << (r % 64));
+                if self.ready_bits[r / 64] == 0 {
+                    self.ready_summary[r / 4096] &= !(1 << (r / 64 % 64));
+                }
+            }
+            Strategy::LeastUsed => {
+                self.ready.remove(&self.ord(k));
+            }
+            Strategy::Random => {}
+        }
         if self.strategy == Strategy::Random {
             let pos = self.ready_pos[k as usize];
             if pos != ABSENT {
@@ -327,13 +363,13 @@ impl Pool {
             let k = self.at_rank[r as usize];
             (!exclude.contains(&k)).then_some(k)
         };
+        let n = self.keys.len() as u32;
         match self.strategy {
-            Strategy::FillFirst | Strategy::LeastUsed => self.ready.iter().find_map(ok),
+            Strategy::LeastUsed => self.ready.iter().find_map(ok),
+            Strategy::FillFirst => self.first_ready_rank(0, n, exclude),
             Strategy::RoundRobin => self
-                .ready
-                .range((0, rr_start)..)
-                .find_map(ok)
-                .or_else(|| self.ready.range(..(0, rr_start)).find_map(ok)),
+                .first_ready_rank(rr_start.min(n), n, exclude)
+                .or_else(|| self.first_ready_rank(0, rr_start.min(n), exclude)),
             Strategy::Random => {
                 let n = self.ready_list.len();
                 if n == 0 {
@@ -350,6 +386,44 @@ impl Pool {
                     .map(|i| self.ready_list[(off + i) % n])
                     .find(|k| !exclude.contains(k))
             }
+        }
+    }
+
+    /// The first ready key by rank in `from..end` not in `exclude`.
+    fn first_ready_rank(&self, mut from: u32, end: u32, exclude: &[u32]) -> Option<u32> {
+        while from < end {
+            let w = (from / 64) as usize;
+            let word = self.ready_bits[w] & (!0u64 << (from % 64));
+            if word == 0 {
+                match self.next_ready_word(w + 1) {
+                    Some(nw) => from = nw as u32 * 64,
+                    None => return None,
+                }
+                continue;
+            }
+            let r = w as u32 * 64 + word.trailing_zeros();
+            if r >= end {
+                return None;
+            }
+            let k = self.at_rank[r as usize];
+            if !exclude.contains(&k) {
+                return Some(k);
+            }
+            from = r + 1;
+        }
+        None
+    }
+
+    /// The first word of `ready_bits` at or after `w` with a bit set.
+    fn next_ready_word(&self, w: usize) -> Option<usize> {
+        let mut sw = w / 64;
+        let mut word = *self.ready_summary.get(sw)? & (!0u64 << (w % 64));
+        loop {
+            if word != 0 {
+                return Some(sw * 64 + word.trailing_zeros() as usize);
+            }
+            sw += 1;
+            word = *self.ready_summary.get(sw)?;
         }
     }
 
@@ -534,7 +608,7 @@ impl Pool {
 
     /// Number of keys selectable now.
     pub fn ready_count(&self) -> usize {
-        self.ready.len() + self.probes.len()
+        self.ready_n + self.probes.len()
     }
 }
 
