@@ -352,29 +352,31 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
         "renew",
     ];
     let b = text.as_bytes();
-    let mut i = 0;
-    while i + 10 <= b.len() {
-        let is_date = b[i].is_ascii_digit()
-            && b[i + 1].is_ascii_digit()
-            && b[i + 4] == b'-'
+    // A date is `dddd-dd-dd`: jump from one '-' to the next instead of testing every byte.
+    for dash in memchr::memchr_iter(b'-', b) {
+        let Some(i) = dash.checked_sub(4) else {
+            continue;
+        };
+        let is_date = i + 10 <= b.len()
+            && b[i..i + 4].iter().all(u8::is_ascii_digit)
             && b[i + 7] == b'-'
             && (i == 0 || !b[i - 1].is_ascii_digit());
-        if is_date {
-            // Only a date that follows a reset cue is a reset time.
-            let before = text[..i].to_ascii_lowercase();
-            if CUES.iter().any(|c| before.contains(c)) {
-                let mut end = (i + 40).min(b.len());
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                if let Some(ms) = parse_iso8601(&text[i..end])
-                    .or_else(|| text.get(i..i + 10).and_then(parse_iso8601))
-                {
-                    return Some(ms);
-                }
+        if !is_date {
+            continue;
+        }
+        // Only a date that follows a reset cue is a reset time.
+        let before = text[..i].to_ascii_lowercase();
+        if CUES.iter().any(|c| before.contains(c)) {
+            let mut end = (i + 40).min(b.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            if let Some(ms) =
+                parse_iso8601(&text[i..end]).or_else(|| text.get(i..i + 10).and_then(parse_iso8601))
+            {
+                return Some(ms);
             }
         }
-        i += 1;
     }
     None
 }
