@@ -95,16 +95,21 @@ fn candidates(sc: &Scenario) -> Vec<Scenario> {
             out.push(c);
         }
     }
-    // Arrival times closer together.
-    if sc.workload.at_ms.iter().any(|t| *t > 0) {
-        let mut c = sc.clone();
-        let first = c.workload.at_ms[0];
-        c.workload
-            .at_ms
-            .iter_mut()
-            .for_each(|t| *t = first + (*t - first) / 2);
-        out.push(c);
+    // Arrival times closer together, and starting at 0.
+    let at = &sc.workload.at_ms;
+    if let Some(&first) = at.first() {
+        let closer: Vec<u64> = at.iter().map(|t| first + (t - first) / 2).collect();
+        let from_zero: Vec<u64> = at.iter().map(|t| t - first).collect();
+        for times in [closer, from_zero] {
+            if &times != at {
+                let mut c = sc.clone();
+                c.workload.at_ms = times;
+                out.push(c);
+            }
+        }
     }
+    // Only real changes: a candidate equal to `sc` would "still violate" forever.
+    out.retain(|c| c != sc);
     out
 }
 
@@ -131,14 +136,21 @@ fn simplify(d: &StepDef) -> Vec<Step> {
 pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (Scenario, usize) {
     let mut cur = sc.clone();
     let mut runs = 0;
+    // Resume each pass where the last reduction was found: the candidates before it were just
+    // tried and failed. Done after a full pass with no reduction.
+    let mut start = 0;
     'outer: loop {
-        for c in candidates(&cur) {
+        let cands = candidates(&cur);
+        let n = cands.len();
+        for offset in 0..n {
             if runs >= budget {
                 break 'outer;
             }
+            let i = (start + offset) % n;
             runs += 1;
-            if violates(&c, preset, invariant) {
-                cur = c;
+            if violates(&cands[i], preset, invariant) {
+                cur = cands[i].clone();
+                start = i;
                 continue 'outer;
             }
         }
