@@ -8,16 +8,36 @@ use keypool::explore::{find, run_seed};
 fn finds_and_shrinks_catalogued_bugs() {
     for mutant in ["hermes-16830", "token-proxy-402", "litellm-40406"] {
         let (seed, invariant) = (1..=200)
-            .find_map(|s| run_seed(s, mutant, false).unwrap().violations.first().map(|v| (s, v.invariant)))
+            .find_map(|s| {
+                run_seed(s, mutant, false)
+                    .unwrap()
+                    .violations
+                    .first()
+                    .map(|v| (s, v.invariant))
+            })
             .unwrap_or_else(|| panic!("{mutant}: no violation in 200 seeds"));
         let f = find(seed, mutant, invariant).unwrap();
         let keys: usize = f.scenario.providers.iter().map(|p| p.keys.len()).sum();
-        assert!(keys <= 3 && f.scenario.workload.at_ms.len() <= 4, "{mutant}: shrunk only to {keys} keys");
-        assert!(f.passes_reference, "{mutant}: the shrunk scenario fails under reference too");
+        assert!(
+            keys <= 3 && f.scenario.workload.at_ms.len() <= 4,
+            "{mutant}: shrunk only to {keys} keys"
+        );
+        assert!(
+            f.passes_reference,
+            "{mutant}: the shrunk scenario fails under reference too"
+        );
         let under = check::run(&f.scenario, Some(mutant)).unwrap();
-        assert!(under.broken().contains(invariant), "{mutant}: the shrunk scenario does not reproduce {invariant}");
+        assert!(
+            under.broken().contains(invariant),
+            "{mutant}: the shrunk scenario does not reproduce {invariant}"
+        );
         let declared = check::run_mutant(&f.scenario, mutant).unwrap();
-        assert!(declared.as_declared(), "{mutant}: declared {:?}, broke {:?}", declared.expected, declared.actual);
+        assert!(
+            declared.as_declared(),
+            "{mutant}: declared {:?}, broke {:?}",
+            declared.expected,
+            declared.actual
+        );
         assert!(check::run(&f.scenario, None).unwrap().violations.is_empty());
     }
 }
