@@ -70,7 +70,12 @@ impl Reply {
             Some(t) => t == Transport::Sse,
             None => {
                 if let Some(ct) = self.header_value("content-type") {
-                    if ct.to_ascii_lowercase().contains("text/event-stream") {
+                    let want = b"text/event-stream";
+                    if ct
+                        .as_bytes()
+                        .windows(want.len())
+                        .any(|w| w.eq_ignore_ascii_case(want))
+                    {
                         return true;
                     }
                 }

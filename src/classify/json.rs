@@ -5,8 +5,7 @@
 
 use super::jvalue::J as Value;
 use super::retry_after::{
-    date_in_text, duration_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms,
-    BodyHints,
+    date_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms, BodyHints,
 };
 use super::text::{Hay, TextCtx};
 use crate::class::Class;
@@ -24,6 +23,16 @@ pub(crate) struct ErrorFound {
     /// Found only as a bare `message`/`detail` object: an error only when the status or a
     /// code in the body says so.
     pub weak: bool,
+}
+
+impl ErrorFound {
+    /// The hints, with the wait the error text states (read by the same scan as the rules).
+    pub(crate) fn all_hints(&self) -> BodyHints {
+        BodyHints {
+            message_ms: self.hints.message_ms.or(self.hay.scan().wait_ms),
+            ..self.hints
+        }
+    }
 }
 
 /// What one JSON value says.
@@ -692,6 +701,13 @@ fn structured_status(t: &str) -> Option<(Class, &'static str)> {
 
 fn field_hints(v: &Value, h: &mut BodyHints) {
     let Value::Object(map) = v else { return };
+    // Every key read below starts so; most objects have none, and one pass says so.
+    if !map
+        .keys()
+        .any(|k| k.starts_with("retry") || k.starts_with("reset"))
+    {
+        return;
+    }
     for k in [
         "retry_after",
         "retryAfter",
@@ -747,10 +763,9 @@ fn num_or_str(v: &Value) -> Option<f64> {
     }
 }
 
+/// The reset date free text states; its stated waits are read by the haystack scan
+/// ([`ErrorFound::all_hints`]).
 pub(crate) fn hints_from_text(t: &str, h: &mut BodyHints) {
-    if h.message_ms.is_none() {
-        h.message_ms = duration_in_text(t);
-    }
     if h.reset_at_ms.is_none() {
         h.reset_at_ms = date_in_text(t);
     }

@@ -40,6 +40,10 @@ impl<'a> Obj<'a> {
         self.0.is_empty()
     }
 
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_ref())
+    }
+
     pub(crate) fn values(&self) -> impl Iterator<Item = &J<'a>> {
         self.0.iter().map(|(_, v)| v)
     }

@@ -49,11 +49,35 @@ pub const BODY_CAP: usize = 8 * 1024 * 1024;
 /// assert!(v.soft); // a 200 that carries a failure
 /// ```
 pub fn classify(reply: &Reply) -> Verdict {
+    if reply.body.is_empty() && !reply.is_sse() {
+        // Status alone (and headers for the wait): the common case of a bare 429 or 503 is
+        // decided without touching the body readers.
+        let (class, reason) = if is_2xx(reply.status) {
+            (Class::EmptySuccess, "empty body")
+        } else {
+            by_status(reply.status)
+        };
+        return Verdict {
+            class,
+            retry_after_ms: if reply.headers.is_empty() {
+                None
+            } else {
+                retry_after::retry_after(
+                    reply,
+                    &BodyHints::default(),
+                    matches!(class, Class::RateLimit | Class::QuotaExhausted),
+                )
+            },
+            reason,
+            soft: is_2xx(reply.status),
+            partial_output: false,
+        };
+    }
     let body = capped(&reply.body);
     // A JSON document is read as JSON even when the headers announce a stream (gateways send
     // their own errors with the upstream's content type).
     let json_body = matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['));
-    let (class, reason, hints, partial) = if reply.is_sse() && !json_body {
+    let (class, reason, hints, partial) = if !json_body && reply.is_sse() {
         classify_sse(reply.status, body)
     } else {
         classify_body(reply, body)
@@ -122,6 +146,7 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
     hay.push(trimmed);
     let mut hints = BodyHints::default();
     json::hints_from_text(trimmed, &mut hints);
+    hints.message_ms = hay.scan().wait_ms;
     if let Some(h) = reply.header_value("x-amzn-errortype") {
         hay.push(h);
     }
@@ -130,7 +155,7 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
             status,
             ..TextCtx::default()
         };
-        if let Some((c, r)) = text::specific(&hay, hay.scan(), ctx) {
+        if let Some((c, r)) = text::specific(&hay, hay.scan().lists, ctx) {
             if trimmed.starts_with('<') || trimmed.starts_with('{') {
                 return (c, r, hints, false);
             }
@@ -184,7 +209,7 @@ fn classify_json(reply: &Reply, v: &jvalue::J) -> Decided {
                 err.hay.push(h);
             }
             let (c, r) = decide_error(&err, status);
-            return (c, r, err.hints, ins.output);
+            return (c, r, err.all_hints(), ins.output);
         }
     }
     if let Some(p) = ins.policy {
@@ -255,7 +280,7 @@ fn classify_sse(status: u16, body: &str) -> Decided {
         let (c, why) = decide_error(f, st);
         let informative = !why.starts_with("status");
         if best.is_none() || informative {
-            best = Some((c, why, f.hints));
+            best = Some((c, why, f.all_hints()));
         }
     }
     if let Some((c, why, hints)) = best {
@@ -334,7 +359,7 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
 
 fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
     let ctx = TextCtx { status, ..ctx };
-    let m = hay.scan();
+    let m = hay.scan().lists;
     if let Some(d) = text::specific(hay, m, ctx) {
         return d;
     }

@@ -153,7 +153,11 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 
 /// Parses a duration at the start of `s`; returns milliseconds and the bytes consumed.
 pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
-    let b = s.as_bytes();
+    parse_duration_prefix_bytes(s.as_bytes())
+}
+
+/// [`parse_duration_prefix`] over bytes (the classifier's haystack).
+pub(crate) fn parse_duration_prefix_bytes(b: &[u8]) -> Option<(u64, usize)> {
     let mut i = 0;
     let mut total = 0f64;
     let mut any = false;
@@ -169,7 +173,11 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
         if j == start {
             break;
         }
-        let Ok(n) = s[start..j].parse::<f64>() else {
+        // Digits and dots only, so always UTF-8.
+        let Some(n) = std::str::from_utf8(&b[start..j])
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+        else {
             break;
         };
         let mut k = j;
@@ -180,23 +188,34 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
         while k < b.len() && b[k].is_ascii_alphabetic() {
             k += 1;
         }
-        let unit = s[unit_start..k].to_ascii_lowercase();
-        let factor = match unit.as_str() {
-            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1.0,
-            "s" | "sec" | "secs" | "second" | "seconds" => 1000.0,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
-            "d" | "day" | "days" => 86_400_000.0,
+        let mut unit = [0u8; 12];
+        let unit = match b.get(unit_start..k) {
+            Some(u) if u.len() <= unit.len() => {
+                let unit = &mut unit[..u.len()];
+                unit.copy_from_slice(u);
+                unit.make_ascii_lowercase();
+                &*unit
+            }
+            _ => break,
+        };
+        let factor = match unit {
+            b"ms" | b"msec" | b"msecs" | b"millisecond" | b"milliseconds" => 1.0,
+            b"s" | b"sec" | b"secs" | b"second" | b"seconds" => 1000.0,
+            b"m" | b"min" | b"mins" | b"minute" | b"minutes" => 60_000.0,
+            b"h" | b"hr" | b"hrs" | b"hour" | b"hours" => 3_600_000.0,
+            b"d" | b"day" | b"days" => 86_400_000.0,
             _ => break,
         };
         total += n * factor;
         any = true;
         i = k;
         // "1 minute and 30 seconds", "1h, 2m"
-        let rest = &s[i..];
-        let trimmed = rest.trim_start_matches([' ', ',']);
-        if let Some(r) = trimmed.strip_prefix("and ") {
-            i = s.len() - r.len();
+        let skip = b[i..]
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b','))
+            .count();
+        if b[i + skip..].starts_with(b"and ") {
+            i += skip + 4;
         }
     }
     if !any {
@@ -205,47 +224,14 @@ pub(crate) fn parse_duration_prefix(s: &str) -> Option<(u64, usize)> {
     Some((clamp_ms(total)?, i))
 }
 
-/// Cues after which free text states a wait.
-static WAIT_CUES: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
-    aho_corasick::AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build([
-            "try again in ",
-            "try again after ",
-            "retry in ",
-            "retry after ",
-            "retry-after ",
-            "wait ",
-            "resets in ",
-            "reset in ",
-            "available in ",
-        ])
-        .expect("cues compile")
-});
-
 /// Finds a wait in free text: "try again in 26.604s", "retry after 6 seconds",
-/// "please try again after 1 seconds", "Please retry in 38.9s".
+/// "please try again after 1 seconds", "Please retry in 38.9s". The classifier reads it from
+/// its haystack scan; this is the same reading for one text.
+#[cfg(test)]
 pub(crate) fn duration_in_text(text: &str) -> Option<u64> {
-    if !text.bytes().any(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    for m in WAIT_CUES.find_iter(text) {
-        let rest = &text[m.end()..];
-        let rest = strip_prefix_ci(rest, "about ");
-        let rest = strip_prefix_ci(rest, "approximately ");
-        if let Some((ms, _)) = parse_duration_prefix(rest) {
-            return Some(ms);
-        }
-    }
-    None
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, p: &str) -> &'a str {
-    match s.get(..p.len()) {
-        Some(head) if head.eq_ignore_ascii_case(p) => &s[p.len()..],
-        _ => s,
-    }
+    let mut hay = super::text::Hay::default();
+    hay.push(text);
+    hay.scan().wait_ms
 }
 
 /// Days since 1970-01-01 for a civil date (Howard Hinnant's algorithm).

@@ -6,14 +6,32 @@
 //! Every phrase of every list is compiled into one Aho-Corasick automaton, so the haystack is
 //! scanned once and the rules read a bitmask of the lists that matched.
 
+use super::retry_after::parse_duration_prefix_bytes;
 use crate::class::Class;
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
+use aho_corasick::Anchored;
+use std::cell::Cell;
 use std::sync::LazyLock;
 
-/// Normalised error text.
+/// Error text, read as if normalised ([`norm`]: lower case, `_` and `-` as spaces) and
+/// scanned at most once.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Hay {
-    s: String,
+    // The texts as given, space-separated: the automaton normalises each byte as it reads it
+    // (its byte classes are those of `norm`), so pushing is a copy.
+    s: Vec<u8>,
+    /// Some text was not ASCII (the phrases in other scripts are a second, rarely run table).
+    non_ascii: bool,
+    scanned: Cell<Option<Scan>>,
+}
+
+/// What one pass over the haystack found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scan {
+    /// The phrase lists that occur.
+    pub lists: Lists,
+    /// The first wait stated after a cue ("try again in 1.8s"), in milliseconds.
+    pub wait_ms: Option<u64>,
 }
 
 impl Hay {
@@ -22,46 +40,52 @@ impl Hay {
         if self.s.len() > 64 * 1024 {
             return;
         }
-        let mut end = text.len().min(64 * 1024);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        self.scanned.set(None);
+        let end = text.len().min(64 * 1024);
+        self.non_ascii |= !text.as_bytes()[..end].is_ascii();
         self.s.reserve(end + 1);
-        self.s.push(' ');
-        // Mapping ASCII bytes only keeps the UTF-8 valid; one pass, no per-char pushes.
-        let mapped: Vec<u8> = text.as_bytes()[..end]
-            .iter()
-            .map(|&b| match b {
-                b'_' | b'-' | b'\n' | b'\r' | b'\t' => b' ',
-                b => b.to_ascii_lowercase(),
-            })
-            .collect();
-        self.s
-            .push_str(std::str::from_utf8(&mapped).expect("ASCII mapping keeps UTF-8 valid"));
+        self.s.push(b' ');
+        self.s.extend_from_slice(&text.as_bytes()[..end]);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.s.trim().is_empty()
+        self.s
+            .iter()
+            .all(|&b| norm(b) == b' ' || b.is_ascii_whitespace())
     }
 
-    fn has(&self, p: &str) -> bool {
-        memchr::memmem::find(self.s.as_bytes(), p.as_bytes()).is_some()
-    }
-
-    /// Which phrase lists occur in the haystack, one bit per [`List`], in one scan.
-    pub(crate) fn scan(&self) -> Lists {
-        let mut mask = 0u32;
-        for m in MATCHER.ac.find_overlapping_iter(self.s.as_bytes()) {
-            mask |= MATCHER.list_of[m.pattern().as_usize()];
+    /// Which phrase lists occur, and the wait a cue states; the text is read once and the
+    /// result kept.
+    pub(crate) fn scan(&self) -> Scan {
+        if let Some(done) = self.scanned.get() {
+            return done;
         }
-        Lists(mask)
+        let (mut mask, cues) = MATCHERS.ascii.run(&self.s);
+        if self.non_ascii {
+            mask |= MATCHERS.other.run(&self.s).0;
+        }
+        let wait_ms = cues.iter().flatten().find_map(|&end| {
+            let mut rest = &self.s[end..];
+            for word in [&b"about "[..], b"approximately "] {
+                if rest.len() >= word.len() && same_words(&rest[..word.len()], word) {
+                    rest = &rest[word.len()..];
+                }
+            }
+            parse_duration_prefix_bytes(rest).map(|(ms, _)| ms)
+        });
+        let done = Scan {
+            lists: Lists(mask),
+            wait_ms,
+        };
+        self.scanned.set(Some(done));
+        done
     }
 
     /// `w` as a whole word (not inside a longer alphanumeric run).
     fn word(&self, w: &str) -> bool {
-        let b = self.s.as_bytes();
+        let b = &self.s[..];
         let mut from = 0;
-        while let Some(p) = memchr::memmem::find(&b[from..], w.as_bytes()) {
+        while let Some(p) = find(&b[from..], w.as_bytes()) {
             let at = from + p;
             let end = at + w.len();
             let before = at == 0 || !b[at - 1].is_ascii_alphanumeric();
@@ -80,15 +104,60 @@ impl Hay {
 
     /// The number after `label` ("limit 10000", "requested: 17,652").
     fn number_after(&self, label: &str) -> Option<u64> {
-        let pos = memchr::memmem::find(self.s.as_bytes(), label.as_bytes())?;
-        let rest = self.s[pos + label.len()..].trim_start_matches([' ', ':', '=']);
-        let digits: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == ',')
-            .filter(|c| c.is_ascii_digit())
-            .collect();
-        digits.parse().ok()
+        let pos = find(&self.s, label.as_bytes())?;
+        let rest = &self.s[pos + label.len()..];
+        let skip = rest
+            .iter()
+            .take_while(|&&b| matches!(norm(b), b' ' | b':' | b'='))
+            .count();
+        let mut n: Option<u64> = None;
+        for &b in rest[skip..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b',')
+        {
+            if b != b',' {
+                n = Some(
+                    n.unwrap_or(0)
+                        .checked_mul(10)?
+                        .checked_add(u64::from(b - b'0'))?,
+                );
+            }
+        }
+        n
     }
+}
+
+/// How the phrase rules see a byte: ASCII lower case, with `_`, `-`, tabs and line breaks
+/// read as spaces (so "Rate-Limit_Exceeded" reads "rate limit exceeded").
+pub(crate) fn norm(b: u8) -> u8 {
+    match b {
+        b'_' | b'-' | b'\n' | b'\r' | b'\t' => b' ',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `a` and the normalised `b` read the same.
+fn same_words(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| norm(x) == y)
+}
+
+/// The first place `needle` (normalised, starting with a letter) occurs in `hay`, as the
+/// rules read it. Needles here are short words and haystacks a few hundred bytes, where
+/// jumping between first letters beats building a searcher per call.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(p) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[from..]) {
+        let at = from + p;
+        if hay
+            .get(at + 1..at + 1 + rest.len())
+            .is_some_and(|h| same_words(h, rest))
+        {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// What the surrounding reader knows beyond the text.
@@ -480,6 +549,17 @@ enum List {
     ServerError = 1 << 11,
     BadRequest = 1 << 12,
     ThrottleExplicit = 1 << 13,
+    // Gates: cheap hints that a slower exact check may succeed.
+    /// A rate-window abbreviation occurs somewhere, maybe inside a word.
+    RateWord = 1 << 14,
+    /// A quota-window abbreviation occurs somewhere, maybe inside a word.
+    QuotaWord = 1 << 15,
+    /// "quota" occurs.
+    Quota = 1 << 16,
+    /// "requested" occurs (a size against a limit may follow).
+    Requested = 1 << 17,
+    /// A cue after which a wait is stated ("try again in ").
+    WaitCue = 1 << 18,
 }
 
 /// A set of lists that matched.
@@ -502,41 +582,220 @@ const THROTTLE_EXPLICIT: &[&str] = &[
     "resource",
 ];
 
+/// Cues after which free text states a wait, in the haystack's normal form ("retry-after"
+/// reads as "retry after").
+const WAIT_CUES: &[&str] = &[
+    "try again in ",
+    "try again after ",
+    "retry in ",
+    "retry after ",
+    "wait ",
+    "resets in ",
+    "reset in ",
+    "available in ",
+];
+
+/// How many cue positions one scan keeps; more cues than this in one error is junk.
+const MAX_CUES: usize = 4;
+
+/// Every phrase list as one table-driven automaton: one dependent load per byte, no
+/// per-match callbacks. Built from `aho-corasick`'s DFA, re-laid out so that each row holds
+/// the lists matched on entering the state followed by the next row per byte class.
 struct Matcher {
-    ac: AhoCorasick,
-    list_of: Vec<u32>,
+    /// Byte → column in a row (1 + byte class).
+    col: [u8; 256],
+    /// Rows of `width` entries: `[lists mask, next row offset per class...]`.
+    table: Vec<u32>,
+    start: u32,
+    /// The longest phrase, in bytes.
+    max_len: usize,
 }
 
-static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
-    let lists: [(&[&str], List); 14] = [
-        (CANCELLED, List::Cancelled),
-        (CONTENT_POLICY, List::ContentPolicy),
-        (CONTEXT_OVERFLOW, List::ContextOverflow),
-        (REGION, List::Region),
-        (QUOTA_STRONG, List::QuotaStrong),
-        (AUTH, List::Auth),
-        (AUTH_WEAK, List::AuthWeak),
-        (OVERLOADED, List::Overloaded),
-        (THROTTLE, List::Throttle),
-        (QUOTA_WINDOW, List::QuotaWindow),
-        (RATE_WINDOW, List::RateWindow),
-        (SERVER_ERROR, List::ServerError),
-        (BAD_REQUEST, List::BadRequest),
-        (THROTTLE_EXPLICIT, List::ThrottleExplicit),
-    ];
-    let mut patterns = Vec::new();
-    let mut list_of = Vec::new();
-    for (phrases, list) in lists {
-        for p in phrases {
-            patterns.push(*p);
-            list_of.push(list as u32);
+impl Matcher {
+    /// The automaton for the phrases `keep` selects, normalised as the haystack is.
+    fn build(lists: &[(&[&str], List)], keep: fn(&str) -> bool) -> Matcher {
+        let mut patterns = Vec::new();
+        let mut list_of = Vec::new();
+        for (phrases, list) in lists {
+            for p in phrases.iter().filter(|p| keep(p)) {
+                patterns.push(p.bytes().map(norm).collect::<Vec<u8>>());
+                list_of.push(*list as u32);
+            }
+        }
+        let max_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let dfa = aho_corasick::dfa::DFA::new(&patterns).expect("the phrase lists compile");
+        // Byte classes: each byte some pattern uses, and one class for all the others.
+        let mut used = [false; 256];
+        for p in &patterns {
+            for &b in p {
+                used[usize::from(b)] = true;
+            }
+        }
+        let reps: Vec<u8> = (0..=255u8)
+            .filter(|&b| used[usize::from(b)])
+            .chain((0..=255u8).find(|&b| !used[usize::from(b)]))
+            .collect();
+        let other = reps.len() - 1;
+        let mut col = [u8::try_from(other + 1).expect("under 255 classes"); 256];
+        for b in 0..=255u8 {
+            if let Some(i) = reps[..other].iter().position(|&r| r == norm(b)) {
+                col[usize::from(b)] = u8::try_from(i + 1).expect("under 255 classes");
+            }
+        }
+        let width = reps.len() + 1;
+        // Breadth-first over the states reachable from the start; rows in visit order.
+        let start = dfa.start_state(Anchored::No).expect("unanchored start");
+        let mut row_of = std::collections::BTreeMap::new();
+        let mut order = vec![start];
+        row_of.insert(start, 0usize);
+        let mut i = 0;
+        while i < order.len() {
+            let sid = order[i];
+            for &b in &reps {
+                let next = dfa.next_state(Anchored::No, sid, b);
+                if let std::collections::btree_map::Entry::Vacant(e) = row_of.entry(next) {
+                    e.insert(order.len());
+                    order.push(next);
+                }
+            }
+            i += 1;
+        }
+        let mut table = vec![0u32; order.len() * width];
+        for (row, &sid) in order.iter().enumerate() {
+            let base = row * width;
+            if dfa.is_match(sid) {
+                for m in 0..dfa.match_len(sid) {
+                    table[base] |= list_of[dfa.match_pattern(sid, m).as_usize()];
+                }
+            }
+            for (c, &b) in reps.iter().enumerate() {
+                let next = row_of[&dfa.next_state(Anchored::No, sid, b)];
+                table[base + 1 + c] = u32::try_from(next * width).expect("table fits u32");
+            }
+        }
+        Matcher {
+            col,
+            table,
+            start: 0,
+            max_len,
         }
     }
-    let ac = aho_corasick::AhoCorasickBuilder::new()
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(&patterns)
-        .expect("the phrase lists compile");
-    Matcher { ac, list_of }
+
+    /// The lists found in `hay`, and where the first cues end.
+    ///
+    /// A table walk costs one dependent load per byte, so a long haystack is read as two
+    /// halves in lockstep, the second starting early enough (`max_len - 1` bytes) to see
+    /// every phrase that ends in it: twice the loads in flight, the same result.
+    fn run(&self, hay: &[u8]) -> (u32, [Option<usize>; MAX_CUES]) {
+        let mut cues = Cues::default();
+        let overlap = self.max_len.saturating_sub(1);
+        if hay.len() < 2 * overlap + 32 {
+            let mask = self.walk(hay, &mut cues);
+            return (mask, cues.at);
+        }
+        let mid = hay.len() / 2;
+        let (a, b) = (&hay[..mid], &hay[mid - overlap..]);
+        let t = &self.table[..];
+        let (mut ra, mut rb) = (self.start as usize, self.start as usize);
+        let (mut ma, mut mb) = (t[ra], t[rb]);
+        let mut cues_b = Cues::default();
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            ra = t[ra + usize::from(self.col[usize::from(x)])] as usize;
+            rb = t[rb + usize::from(self.col[usize::from(y)])] as usize;
+            let (ha, hb) = (t[ra], t[rb]);
+            ma |= ha;
+            mb |= hb;
+            cues.note(ha, i + 1);
+            // The second half reports only what ends past the first half's end.
+            if i >= overlap {
+                cues_b.note(hb, mid - overlap + i + 1);
+            }
+        }
+        // `b` is longer by the overlap: finish it alone from where the lockstep stopped.
+        let rest = a.len();
+        let mut row = rb;
+        for (i, &y) in b.iter().enumerate().skip(rest) {
+            row = t[row + usize::from(self.col[usize::from(y)])] as usize;
+            let h = t[row];
+            mb |= h;
+            cues_b.note(h, mid - overlap + i + 1);
+        }
+        for at in cues_b.at.into_iter().flatten() {
+            cues.push(at);
+        }
+        (ma | mb, cues.at)
+    }
+
+    /// One walk over all of `hay` from the start state.
+    fn walk(&self, hay: &[u8], cues: &mut Cues) -> u32 {
+        let t = &self.table[..];
+        let mut row = self.start as usize;
+        let mut mask = t[row];
+        for (i, &b) in hay.iter().enumerate() {
+            row = t[row + usize::from(self.col[usize::from(b)])] as usize;
+            let here = t[row];
+            mask |= here;
+            cues.note(here, i + 1);
+        }
+        mask
+    }
+}
+
+/// The first cue ends a scan found.
+#[derive(Default)]
+struct Cues {
+    at: [Option<usize>; MAX_CUES],
+    n: usize,
+}
+
+impl Cues {
+    /// Keeps `end` when the state just entered completes a cue; rare, so well predicted.
+    fn note(&mut self, row_mask: u32, end: usize) {
+        if row_mask & List::WaitCue as u32 != 0 {
+            self.push(end);
+        }
+    }
+
+    fn push(&mut self, end: usize) {
+        if self.n < MAX_CUES {
+            self.at[self.n] = Some(end);
+            self.n += 1;
+        }
+    }
+}
+
+/// Phrases in ASCII, and the rest (other scripts), read only when a text is not ASCII.
+struct Matchers {
+    ascii: Matcher,
+    other: Matcher,
+}
+
+/// Every phrase list with its bit.
+const LISTS: &[(&[&str], List)] = &[
+    (CANCELLED, List::Cancelled),
+    (CONTENT_POLICY, List::ContentPolicy),
+    (CONTEXT_OVERFLOW, List::ContextOverflow),
+    (REGION, List::Region),
+    (QUOTA_STRONG, List::QuotaStrong),
+    (AUTH, List::Auth),
+    (AUTH_WEAK, List::AuthWeak),
+    (OVERLOADED, List::Overloaded),
+    (THROTTLE, List::Throttle),
+    (QUOTA_WINDOW, List::QuotaWindow),
+    (RATE_WINDOW, List::RateWindow),
+    (SERVER_ERROR, List::ServerError),
+    (BAD_REQUEST, List::BadRequest),
+    (THROTTLE_EXPLICIT, List::ThrottleExplicit),
+    (RATE_WINDOW_WORDS, List::RateWord),
+    (QUOTA_WINDOW_WORDS, List::QuotaWord),
+    (&["quota"], List::Quota),
+    (&["requested"], List::Requested),
+    (WAIT_CUES, List::WaitCue),
+];
+
+static MATCHERS: LazyLock<Matchers> = LazyLock::new(|| Matchers {
+    ascii: Matcher::build(LISTS, str::is_ascii),
+    other: Matcher::build(LISTS, |p| !p.is_ascii()),
 });
 
 /// What the phrase rules decided, with the rule's name.
@@ -550,7 +809,7 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
     if m.any(List::ContentPolicy) {
         return Some((Class::ContentPolicy, "text: content filter / moderation"));
     }
-    if m.any(List::ContextOverflow) || requested_over_limit(h) {
+    if m.any(List::ContextOverflow) || (m.any(List::Requested) && requested_over_limit(h)) {
         return Some((
             Class::ContextOverflow,
             "text: request larger than the model or limit",
@@ -559,8 +818,10 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
     if m.any(List::Region) {
         return Some((Class::BadRequest, "text: region / location not supported"));
     }
-    let rate_window = m.any(List::RateWindow) || h.any_word(RATE_WINDOW_WORDS);
-    let quota_window = m.any(List::QuotaWindow) || h.any_word(QUOTA_WINDOW_WORDS);
+    let rate_window =
+        m.any(List::RateWindow) || (m.any(List::RateWord) && h.any_word(RATE_WINDOW_WORDS));
+    let quota_window =
+        m.any(List::QuotaWindow) || (m.any(List::QuotaWord) && h.any_word(QUOTA_WINDOW_WORDS));
     if m.any(List::QuotaStrong) {
         return Some((
             Class::QuotaExhausted,
@@ -592,7 +853,7 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
                 "text: per-minute / per-second / concurrency limit",
             ));
         }
-        if h.has("quota") && !m.any(List::ThrottleExplicit) {
+        if m.any(List::Quota) && !m.any(List::ThrottleExplicit) {
             return Some((
                 Class::QuotaExhausted,
                 "text: quota exceeded, no short window named",
@@ -632,7 +893,7 @@ mod tests {
     fn decide(s: &str) -> Option<Class> {
         let mut h = Hay::default();
         h.push(s);
-        let m = h.scan();
+        let m = h.scan().lists;
         specific(&h, m, TextCtx::default())
             .or_else(|| generic(m))
             .map(|d| d.0)
@@ -685,5 +946,97 @@ mod tests {
             Some(Class::BadRequest)
         );
         assert_eq!(decide("hello"), None);
+    }
+
+    /// The lists and cue ends as a plain Aho-Corasick search over the normalised text
+    /// finds them: what the re-laid-out, interleaved table must reproduce.
+    fn reference(text: &str) -> (u32, Vec<usize>) {
+        let mut patterns = Vec::new();
+        let mut bits = Vec::new();
+        for (phrases, list) in LISTS {
+            for p in *phrases {
+                patterns.push(p.bytes().map(norm).collect::<Vec<u8>>());
+                bits.push(*list as u32);
+            }
+        }
+        let ac = aho_corasick::AhoCorasick::new(&patterns).unwrap();
+        let mut hay = vec![b' '];
+        hay.extend(text.bytes().map(norm));
+        let mut mask = 0;
+        let mut cues = Vec::new();
+        for m in ac.find_overlapping_iter(&hay) {
+            let bit = bits[m.pattern().as_usize()];
+            mask |= bit;
+            if bit == List::WaitCue as u32 && !cues.contains(&m.end()) {
+                cues.push(m.end());
+            }
+        }
+        cues.sort_unstable();
+        cues.truncate(MAX_CUES);
+        (mask, cues)
+    }
+
+    fn ours(text: &str) -> (u32, Vec<usize>) {
+        let mut h = Hay::default();
+        h.push(text);
+        let (mut mask, cues) = MATCHERS.ascii.run(&h.s);
+        if h.non_ascii {
+            mask |= MATCHERS.other.run(&h.s).0;
+        }
+        let mut cues: Vec<usize> = cues.into_iter().flatten().collect();
+        cues.dedup();
+        (mask, cues)
+    }
+
+    use proptest::prelude::Strategy;
+
+    proptest::proptest! {
+        #[test]
+        fn table_matches_plain_aho_corasick(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(
+                        LISTS.iter().flat_map(|(p, _)| p.iter().copied()).collect::<Vec<_>>()
+                    ).prop_map(|p| p.to_uppercase()),
+                    proptest::sample::select(
+                        LISTS.iter().flat_map(|(p, _)| p.iter().copied()).collect::<Vec<_>>()
+                    ).prop_map(|p| p.replace(' ', "-")),
+                    "[a-zA-Z0-9 ._:-]{0,12}",
+                    "[额度限流 ]{0,3}",
+                ],
+                0..40,
+            )
+        ) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(ours(&text), reference(&text));
+        }
+    }
+
+    #[test]
+    fn every_phrase_is_seen_across_the_middle() {
+        // The two-half walk splits a 201-byte haystack at byte 100: slide each phrase across
+        // that point, so a too-short overlap would miss it.
+        for (phrases, _) in LISTS {
+            for p in phrases.iter().filter(|p| p.is_ascii()) {
+                for start in (100 - p.len())..=100 {
+                    let text = format!(
+                        "{}{p}{}",
+                        "#".repeat(start - 1),
+                        "#".repeat(200 - start + 1 - p.len())
+                    );
+                    assert_eq!(ours(&text), reference(&text), "{p:?} at {start}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_and_short_texts_read_alike() {
+        // Long enough for the two-half walk, with phrases across the middle.
+        let base = "Rate limit reached on tokens per min (TPM). Please try again in 1.8s. ";
+        for n in 1..12 {
+            let text = base.repeat(n);
+            assert_eq!(ours(&text), reference(&text), "{n} copies");
+        }
     }
 }
