@@ -593,8 +593,16 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
         }
         return;
     };
-    for k in ERROR_TEXT_KEYS {
-        if let Some(x) = map.get(k) {
+    // One pass over the members finds each key's first value; they are then read in the
+    // order of `ERROR_TEXT_KEYS`, which is the order the text is read in.
+    let mut slots: [Option<&Value>; ERROR_TEXT_KEYS.len()] = [None; ERROR_TEXT_KEYS.len()];
+    for (k, x) in map.pairs() {
+        if let Some(i) = ERROR_TEXT_KEYS.iter().position(|e| *e == k) {
+            slots[i] = slots[i].or(Some(x));
+        }
+    }
+    for (k, x) in ERROR_TEXT_KEYS.into_iter().zip(slots) {
+        if let Some(x) = x {
             push_scalar(x, f, k);
             if let (Value::String(t), "code" | "status" | "type") = (x, k) {
                 if let Some(c) = structured_status(t) {

@@ -40,6 +40,10 @@ impl<'a> Obj<'a> {
         self.0.is_empty()
     }
 
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &J<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_ref())
     }

@@ -141,21 +141,30 @@ fn same_words(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| norm(x) == y)
 }
 
-/// The first place `needle` (normalised, starting with a letter) occurs in `hay`, as the
-/// rules read it. Needles here are short words and haystacks a few hundred bytes, where
-/// jumping between first letters beats building a searcher per call.
+/// The first place `needle` (a normalised word) occurs in `hay`, as the rules read it.
+/// Needles here are short words and haystacks a few hundred bytes, where jumping between
+/// occurrences of the needle's rarest letter beats building a searcher per call.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut from = 0;
-    while let Some(p) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[from..]) {
-        let at = from + p;
+    // English letters, rarest first; a needle is anchored on the first of these it has.
+    const RARE_FIRST: &[u8] = b"qzxjkvbpygfwmucldrhsnioate";
+    let off = RARE_FIRST
+        .iter()
+        .find_map(|r| needle.iter().position(|b| b == r))
+        .unwrap_or(0);
+    let anchor = *needle.get(off)?;
+    let mut from = off;
+    while from <= hay.len() {
+        let Some(p) = memchr::memchr2(anchor, anchor.to_ascii_uppercase(), &hay[from..]) else {
+            break;
+        };
+        let at = from + p - off;
         if hay
-            .get(at + 1..at + 1 + rest.len())
-            .is_some_and(|h| same_words(h, rest))
+            .get(at..at + needle.len())
+            .is_some_and(|h| same_words(h, needle))
         {
             return Some(at);
         }
-        from = at + 1;
+        from += p + 1;
     }
     None
 }
@@ -1009,6 +1018,18 @@ mod tests {
         ) {
             let text = parts.concat();
             proptest::prop_assert_eq!(ours(&text), reference(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_is_the_first_normalised_occurrence(
+            hay in "[a-zA-Z _-]{0,60}(requested|Limit|TPM|rpd|quota)?[a-zA-Z _-]{0,20}",
+            needle in proptest::sample::select(vec!["requested", "limit", "tpm", "rpd", "quota", "re q"]),
+        ) {
+            let normal: Vec<u8> = hay.bytes().map(norm).collect();
+            let naive = normal.windows(needle.len()).position(|w| w == needle.as_bytes());
+            proptest::prop_assert_eq!(find(hay.as_bytes(), needle.as_bytes()), naive);
         }
     }
 
