@@ -10,11 +10,14 @@ use crate::invariants::INVARIANTS;
 use crate::policy::{preset, presets, Policy};
 use crate::pool::PoolKey;
 use crate::reply::{Reply, Transport};
-use crate::sim::templates::{template, TemplateArgs};
+use crate::sim::templates::{shared, TemplateArgs};
 use crate::sim::world::{Script, ScriptStep, World};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A scenario that could not be read: where, and why.
 ///
@@ -368,6 +371,32 @@ pub fn build_policy(
         }
     };
     let name = preset_override.unwrap_or(&named);
+    // Built policies are kept per thread by (preset, overrides): the explorer draws worlds
+    // from a handful of knobs, and the JSON round trip below costs more than a whole run.
+    // `serde_json::Map` is ordered, so the key is canonical.
+    type Memo = BTreeMap<(String, String), Policy>;
+    thread_local! {
+        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
+    }
+    let key = (
+        name.to_owned(),
+        Value::Object(overrides.clone()).to_string(),
+    );
+    if let Some(p) = MEMO.with_borrow(|m| m.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let built = merged_policy(name, overrides)?;
+    MEMO.with_borrow_mut(|m| {
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(key, built.clone());
+    });
+    Ok(built)
+}
+
+/// The preset `name` with `overrides` merged into it, read back with field-path errors.
+fn merged_policy(name: &str, overrides: serde_json::Map<String, Value>) -> Result<Policy, Invalid> {
     let base = preset(name).ok_or_else(|| {
         let all: Vec<&str> = presets().iter().map(|p| p.name).collect();
         (
@@ -418,7 +447,7 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
             ))
         }
         (Some(name), false) => {
-            template(name, TemplateArgs { wait_s: def.wait_s }).ok_or_else(|| {
+            shared(name, TemplateArgs { wait_s: def.wait_s }).ok_or_else(|| {
                 (
                     ".template".to_owned(),
                     format!("unknown template `{name}` (see `keypool templates`)"),
@@ -427,9 +456,12 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
         }
         (None, _) => {
             if let Some(events) = &def.sse {
-                crate::sim::templates::sse_reply(events)
+                Arc::new(crate::sim::templates::sse_reply(events))
             } else if let Some(status) = def.status {
-                Reply::new(status, def.body.clone().unwrap_or_default()).transport(Transport::Http)
+                Arc::new(
+                    Reply::new(status, def.body.clone().unwrap_or_default())
+                        .transport(Transport::Http),
+                )
             } else {
                 return Err((
                     "".into(),
@@ -446,7 +478,9 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
                 format!("{st} is not an HTTP status (100 to 599)"),
             ));
         }
-        reply.status = st;
+        if reply.status != st {
+            Arc::make_mut(&mut reply).status = st;
+        }
     }
     if def.wait_s.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
         return Err((
@@ -471,9 +505,12 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
     if let Some(ms) = def.retry_after_ms {
         headers.push(("retry-after-ms".into(), ms.to_string()));
     }
-    for (k, v) in headers {
-        reply.headers.retain(|(n, _)| *n != k);
-        reply.headers.push((k, v));
+    if !headers.is_empty() {
+        let reply = Arc::make_mut(&mut reply);
+        for (k, v) in headers {
+            reply.headers.retain(|(n, _)| *n != k);
+            reply.headers.push((k, v));
+        }
     }
     if def.times == Some(0) {
         return Err((".times".into(), "must be at least 1".into()));

@@ -5,10 +5,15 @@ pub mod scripted;
 pub mod templates;
 pub mod world;
 
+use crate::class::Verdict;
 use crate::engine::{Engine, Outcome, Step};
+use crate::reply::Reply;
 use crate::trace::{Event, Names};
+use std::cell::RefCell;
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use world::{Cursor, World};
 
 /// What a simulation produced.
@@ -69,6 +74,28 @@ pub struct Options {
     pub classify_once: bool,
 }
 
+/// The verdict of a shared reply, classified once per thread. Keyed by the reply's address,
+/// which cannot be reused while the memo holds the reply; the classifier is deterministic, so
+/// the memo changes nothing but time.
+fn verdict_of(reply: &Arc<Reply>) -> Verdict {
+    type Memo = BTreeMap<usize, (Arc<Reply>, Verdict)>;
+    thread_local! {
+        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
+    }
+    let at = Arc::as_ptr(reply) as usize;
+    if let Some(v) = MEMO.with_borrow(|m| m.get(&at).map(|e| e.1)) {
+        return v;
+    }
+    let v = crate::classify(reply);
+    MEMO.with_borrow_mut(|m| {
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(at, (reply.clone(), v));
+    });
+    v
+}
+
 /// Runs a world to completion with options.
 pub fn run_with(world: &World, opts: Options) -> SimOutput {
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
@@ -109,8 +136,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
                 let reply = &world.scripts[key as usize].steps[step as usize].reply;
                 match verdicts.get_mut(key as usize) {
                     Some(v) => {
-                        let verdict =
-                            *v[step as usize].get_or_insert_with(|| crate::classify(reply));
+                        let verdict = *v[step as usize].get_or_insert_with(|| verdict_of(reply));
                         engine.on_verdict(req, now, reply.status, verdict)
                     }
                     None => engine.on_reply(req, now, reply),

@@ -40,7 +40,7 @@ impl Upstream for ScriptedUpstream {
         };
         let step = &script.steps[idx];
         sleep(Duration::from_millis(step.latency_ms)).await;
-        Ok(step.reply.clone())
+        Ok(Reply::clone(&step.reply))
     }
 }
 

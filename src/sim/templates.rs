@@ -3,6 +3,9 @@
 //! Each is a realistic reply in its provider's own shape; the classifier reads it like any other.
 
 use crate::reply::{Reply, Transport};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Parameters a template may take.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -115,6 +118,39 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// assert!(template("nope", TemplateArgs::default()).is_none());
 /// ```
 pub fn template(name: &str, a: TemplateArgs) -> Option<Reply> {
+    build(name, a)
+}
+
+/// [`template`], built once per thread and shared: worlds drawn by the explorer use the same
+/// few dozen replies over and over.
+///
+/// ```
+/// use keypool::sim::templates::{shared, TemplateArgs};
+/// let a = shared("openai.rate_limit", TemplateArgs::default()).unwrap();
+/// let b = shared("openai.rate_limit", TemplateArgs::default()).unwrap();
+/// assert!(std::sync::Arc::ptr_eq(&a, &b));
+/// ```
+pub fn shared(name: &str, a: TemplateArgs) -> Option<Arc<Reply>> {
+    type Memo = BTreeMap<(String, Option<u64>), Arc<Reply>>;
+    thread_local! {
+        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
+    }
+    let key = (name.to_owned(), a.wait_s.map(f64::to_bits));
+    if let Some(r) = MEMO.with_borrow(|m| m.get(&key).cloned()) {
+        return Some(r);
+    }
+    let r = Arc::new(build(name, a)?);
+    MEMO.with_borrow_mut(|m| {
+        // Waits are drawn from a few values; the bound only guards odd callers.
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(key, r.clone());
+    });
+    Some(r)
+}
+
+fn build(name: &str, a: TemplateArgs) -> Option<Reply> {
     let wait_text = |s: f64| format!(" Please try again in {}s.", trim_float(s));
     Some(match name {
         "ok" | "chat.ok" => json(200, CHAT_OK),

@@ -3,12 +3,13 @@
 use crate::engine::ProviderSpec;
 use crate::policy::Policy;
 use crate::reply::Reply;
+use std::sync::Arc;
 
 /// One scripted step of a key's upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScriptStep {
-    /// The reply sent.
-    pub reply: Reply,
+    /// The reply sent (shared: a template's reply is built once per thread, not per world).
+    pub reply: Arc<Reply>,
     /// How many times (default 1; the last step repeats forever).
     pub times: Option<u32>,
     /// Repeat until this virtual time, then go on.
@@ -37,7 +38,7 @@ impl Script {
     /// ```
     /// use keypool::sim::world::{Cursor, Script, ScriptStep};
     /// use keypool::Reply;
-    /// let step = |s, times, until_ms| ScriptStep { reply: Reply::new(s, ""), times, until_ms, latency_ms: 1 };
+    /// let step = |s, times, until_ms| ScriptStep { reply: Reply::new(s, "").into(), times, until_ms, latency_ms: 1 };
     /// let sc = Script { steps: vec![step(429, Some(2), None), step(401, None, Some(1000)), step(200, None, None)] };
     /// let mut c = Cursor::default();
     /// let got: Vec<u16> = [0, 0, 0, 999, 1000, 5000].iter().map(|t| sc.steps[sc.next(&mut c, *t)].reply.status).collect();
