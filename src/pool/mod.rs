@@ -7,9 +7,13 @@
 
 use crate::class::Class;
 use rand::Rng;
+use ranks::RankSet;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
+use wake::Wakeups;
+
+pub mod ranks;
+pub mod wake;
 
 /// A short fingerprint of a secret, safe to print: `fp:` and 8 hex digits of FNV-1a.
 ///
@@ -120,12 +124,13 @@ pub struct Pool {
     uses: Vec<u64>,
     group_of: Vec<Option<u32>>,
     groups: Vec<Vec<u32>>,
-    /// `least_used`: ready keys ordered by (uses, rank).
-    ready: BTreeSet<(u64, u32)>,
-    /// `fill_first` and `round_robin`: ready keys as bits by rank (find-next-set-bit).
-    ready_bits: Vec<u64>,
-    /// One bit per word of `ready_bits` that has any bit set: skips 4,096 ranks per word.
-    ready_summary: Vec<u64>,
+    /// `least_used`: ready keys by use count, each count's keys by rank. Counts of ready
+    /// keys stay within a few values (the least used is always taken), so this is a handful
+    /// of bitmaps; an emptied one is kept in `spare` for the next count.
+    by_uses: BTreeMap<u64, RankSet>,
+    spare: Vec<RankSet>,
+    /// `fill_first` and `round_robin`: ready keys by rank.
+    ready_ranks: RankSet,
     ready_n: usize,
     /// Disabled keys whose half-open probe is due, by rank: chosen before any ready key.
     probes: BTreeSet<u32>,
@@ -133,7 +138,7 @@ pub struct Pool {
     hold: Vec<(u64, Class)>,
     ready_list: Vec<u32>,
     ready_pos: Vec<u32>,
-    wake: BinaryHeap<Reverse<(u64, u32)>>,
+    wake: Wakeups,
     rr_cursor: u32,
     last_selected: Option<u32>,
     /// When false, `least_used` never counts uses (a mutant).
@@ -189,15 +194,21 @@ impl Pool {
             uses: vec![0; n],
             group_of,
             groups,
-            ready: BTreeSet::new(),
-            ready_bits: vec![0; n.div_ceil(64)],
-            ready_summary: vec![0; n.div_ceil(64).div_ceil(64)],
+            by_uses: BTreeMap::new(),
+            spare: Vec::new(),
+            ready_ranks: RankSet::new(
+                if matches!(strategy, Strategy::FillFirst | Strategy::RoundRobin) {
+                    n
+                } else {
+                    0
+                },
+            ),
             ready_n: 0,
             probes: BTreeSet::new(),
             hold: vec![(0, Class::RateLimit); n],
             ready_list: Vec::new(),
             ready_pos: vec![ABSENT; n],
-            wake: BinaryHeap::new(),
+            wake: Wakeups::default(),
             rr_cursor: 0,
             last_selected: None,
             count_uses: true,
@@ -252,28 +263,15 @@ impl Pool {
         }
     }
 
-    fn ord(&self, k: u32) -> (u64, u32) {
-        let primary = if self.strategy == Strategy::LeastUsed {
-            self.uses[k as usize]
-        } else {
-            0
-        };
-        (primary, self.rank[k as usize])
-    }
-
     // Each strategy keeps only the index it reads: bits by rank for the priority walks, an
     // ordered set for `least_used`, an index array for `random`.
     fn insert_ready(&mut self, k: u32) {
         self.ready_n += 1;
         match self.strategy {
             Strategy::FillFirst | Strategy::RoundRobin => {
-                let r = self.rank[k as usize] as usize;
-                self.ready_bits[r / 64] |= 1 << (r % 64);
-                self.ready_summary[r / 4096] |= 1 << (r / 64 % 64);
+                self.ready_ranks.insert(self.rank[k as usize]);
             }
-            Strategy::LeastUsed => {
-                self.ready.insert(self.ord(k));
-            }
+            Strategy::LeastUsed => self.add_by_uses(k),
             Strategy::Random => {
                 if self.ready_pos[k as usize] == ABSENT {
                     self.ready_pos[k as usize] = self.ready_list.len() as u32;
@@ -287,15 +285,9 @@ impl Pool {
         self.ready_n -= 1;
         match self.strategy {
             Strategy::FillFirst | Strategy::RoundRobin => {
-                let r = self.rank[k as usize] as usize;
-                self.ready_bits[r / 64] &= !(1 << (r % 64));
-                if self.ready_bits[r / 64] == 0 {
-                    self.ready_summary[r / 4096] &= !(1 << (r / 64 % 64));
-                }
+                self.ready_ranks.remove(self.rank[k as usize]);
             }
-            Strategy::LeastUsed => {
-                self.ready.remove(&self.ord(k));
-            }
+            Strategy::LeastUsed => self.drop_by_uses(k),
             Strategy::Random => {}
         }
         if self.strategy == Strategy::Random {
@@ -311,13 +303,36 @@ impl Pool {
         }
     }
 
+    fn add_by_uses(&mut self, k: u32) {
+        let n = self.keys.len();
+        let set = match self.by_uses.entry(self.uses[k as usize]) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(self.spare.pop().unwrap_or_else(|| RankSet::new(n)))
+            }
+        };
+        set.insert(self.rank[k as usize]);
+    }
+
+    fn drop_by_uses(&mut self, k: u32) {
+        let u = self.uses[k as usize];
+        if let Some(set) = self.by_uses.get_mut(&u) {
+            set.remove(self.rank[k as usize]);
+            if set.is_empty() {
+                let empty = self.by_uses.remove(&u).expect("just read");
+                self.spare.push(empty);
+            }
+        }
+    }
+
     fn is_in_ready(&self, k: u32) -> bool {
         matches!(self.state[k as usize], KeyState::Ready)
     }
 
     /// Brings back every key whose bench ended or whose probe is due by `now`.
     pub fn refresh(&mut self, now: u64) {
-        while let Some(&Reverse((t, k))) = self.wake.peek() {
+        self.wake.set_now(now);
+        while let Some((t, k)) = self.wake.peek() {
             if t > now {
                 break;
             }
@@ -359,13 +374,12 @@ impl Pool {
         if let Some(k) = due.clone().find(|k| !exclude.contains(k)) {
             return Some(k);
         }
-        let ok = |&(_, r): &(u64, u32)| {
-            let k = self.at_rank[r as usize];
-            (!exclude.contains(&k)).then_some(k)
-        };
         let n = self.keys.len() as u32;
         match self.strategy {
-            Strategy::LeastUsed => self.ready.iter().find_map(ok),
+            Strategy::LeastUsed => self.by_uses.values().find_map(|set| {
+                set.first(0, n, |r| exclude.contains(&self.at_rank[r as usize]))
+                    .map(|r| self.at_rank[r as usize])
+            }),
             Strategy::FillFirst => self.first_ready_rank(0, n, exclude),
             Strategy::RoundRobin => self
                 .first_ready_rank(rr_start.min(n), n, exclude)
@@ -390,41 +404,10 @@ impl Pool {
     }
 
     /// The first ready key by rank in `from..end` not in `exclude`.
-    fn first_ready_rank(&self, mut from: u32, end: u32, exclude: &[u32]) -> Option<u32> {
-        while from < end {
-            let w = (from / 64) as usize;
-            let word = self.ready_bits[w] & (!0u64 << (from % 64));
-            if word == 0 {
-                match self.next_ready_word(w + 1) {
-                    Some(nw) => from = nw as u32 * 64,
-                    None => return None,
-                }
-                continue;
-            }
-            let r = w as u32 * 64 + word.trailing_zeros();
-            if r >= end {
-                return None;
-            }
-            let k = self.at_rank[r as usize];
-            if !exclude.contains(&k) {
-                return Some(k);
-            }
-            from = r + 1;
-        }
-        None
-    }
-
-    /// The first word of `ready_bits` at or after `w` with a bit set.
-    fn next_ready_word(&self, w: usize) -> Option<usize> {
-        let mut sw = w / 64;
-        let mut word = *self.ready_summary.get(sw)? & (!0u64 << (w % 64));
-        loop {
-            if word != 0 {
-                return Some(sw * 64 + word.trailing_zeros() as usize);
-            }
-            sw += 1;
-            word = *self.ready_summary.get(sw)?;
-        }
+    fn first_ready_rank(&self, from: u32, end: u32, exclude: &[u32]) -> Option<u32> {
+        self.ready_ranks
+            .first(from, end, |r| exclude.contains(&self.at_rank[r as usize]))
+            .map(|r| self.at_rank[r as usize])
     }
 
     /// Whether `k` may be chosen now.
@@ -441,11 +424,11 @@ impl Pool {
         let probe = matches!(self.state[k as usize], KeyState::ProbeDue { .. });
         let counting = self.count_uses && self.strategy == Strategy::LeastUsed;
         if counting && self.is_in_ready(k) {
-            self.ready.remove(&self.ord(k));
+            self.drop_by_uses(k);
         }
         self.uses[k as usize] += 1;
         if counting && self.is_in_ready(k) {
-            self.ready.insert(self.ord(k));
+            self.add_by_uses(k);
         }
         if !self.count_uses {
             self.uses[k as usize] -= 1;
@@ -472,7 +455,7 @@ impl Pool {
                     self.remove_ready(k);
                 }
                 self.state[ku] = KeyState::Benched { until, reason };
-                self.wake.push(Reverse((until, k)));
+                self.wake.push(until, k);
                 Some((until, reason))
             }
             KeyState::Disabled { probe_at, interval } => {
@@ -481,7 +464,7 @@ impl Pool {
                         probe_at: until,
                         interval,
                     };
-                    self.wake.push(Reverse((until, k)));
+                    self.wake.push(until, k);
                 }
                 Some((until.max(probe_at), Class::Auth))
             }
@@ -491,7 +474,7 @@ impl Pool {
                     probe_at: until,
                     interval,
                 };
-                self.wake.push(Reverse((until, k)));
+                self.wake.push(until, k);
                 Some((until, Class::Auth))
             }
             KeyState::Probing { .. } => {
@@ -537,7 +520,7 @@ impl Pool {
         };
         self.state[ku] = KeyState::Disabled { probe_at, interval };
         if probe_at != u64::MAX {
-            self.wake.push(Reverse((probe_at, k)));
+            self.wake.push(probe_at, k);
         }
         probe_at
     }
@@ -550,7 +533,7 @@ impl Pool {
             let (until, reason) = self.hold[ku];
             if until > now {
                 self.state[ku] = KeyState::Benched { until, reason };
-                self.wake.push(Reverse((until, k)));
+                self.wake.push(until, k);
             } else {
                 self.state[ku] = KeyState::Ready;
                 self.insert_ready(k);
@@ -564,7 +547,7 @@ impl Pool {
     /// skipping keys in `exclude`. Pops stale heap entries as it goes.
     pub fn earliest_ready(&mut self, exclude: &[u32]) -> Option<(u64, Class, u32)> {
         // Drop stale entries at the top so the peek is exact.
-        while let Some(&Reverse((t, k))) = self.wake.peek() {
+        while let Some((t, k)) = self.wake.peek() {
             let live = match self.state[k as usize] {
                 KeyState::Benched { until, .. } => until == t,
                 KeyState::Disabled { probe_at, .. } => probe_at == t,
@@ -576,14 +559,11 @@ impl Pool {
             self.wake.pop();
         }
         if exclude.is_empty() {
-            return self
-                .wake
-                .peek()
-                .map(|&Reverse((t, k))| (t, self.reason(k), k));
+            return self.wake.peek().map(|(t, k)| (t, self.reason(k), k));
         }
         // Rare path (a request banned some keys): look a little deeper.
         let mut best: Option<(u64, Class, u32)> = None;
-        for &Reverse((t, k)) in self.wake.iter() {
+        for (t, k) in self.wake.iter() {
             if exclude.contains(&k) {
                 continue;
             }
@@ -592,7 +572,8 @@ impl Pool {
                 KeyState::Disabled { probe_at, .. } => probe_at == t,
                 _ => false,
             };
-            if live && best.is_none_or(|b| t < b.0) {
+            // Ties go to the lower key id, whatever the queue's layout.
+            if live && best.is_none_or(|b| (t, k) < (b.0, b.2)) {
                 best = Some((t, self.reason(k), k));
             }
         }
