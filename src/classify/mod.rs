@@ -19,6 +19,7 @@
 //! The retry-after is then taken as `failure-classes.md` orders it (see [`parse_duration`]).
 //! Bodies are read up to [`BODY_CAP`] bytes.
 
+mod chunk;
 mod json;
 mod jvalue;
 mod retry_after;
@@ -133,8 +134,19 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         return (c, r, BodyHints::default(), false);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Some(ins) = chunk::read(trimmed) {
+            // A plain chat answer, read without building a tree (never empty: it has
+            // `choices`).
+            return classify_inspected(reply, ins, false);
+        }
         if let Ok(v) = jvalue::parse(trimmed) {
-            return classify_json(reply, &v);
+            let empty = match &v {
+                jvalue::J::Object(m) => m.is_empty(),
+                jvalue::J::Array(a) => a.is_empty(),
+                jvalue::J::Null => true,
+                _ => false,
+            };
+            return classify_inspected(reply, inspect(&v), empty);
         }
         // Newline-delimited JSON (Ollama streams): one event per line, read like SSE.
         if let Some(events) = ndjson_as_sse(trimmed) {
@@ -192,9 +204,10 @@ fn ndjson_as_sse(body: &str) -> Option<String> {
     (n > 1).then_some(out)
 }
 
-fn classify_json(reply: &Reply, v: &jvalue::J) -> Decided {
+/// Decides a JSON body from what [`inspect`] read; `empty` says the document was `{}`, `[]`
+/// or `null`.
+fn classify_inspected(reply: &Reply, ins: json::Inspect, empty: bool) -> Decided {
     let status = reply.status;
-    let ins = inspect(v);
     if ins.cancelled {
         return (
             Class::Cancelled,
@@ -244,12 +257,6 @@ fn classify_json(reply: &Reply, v: &jvalue::J) -> Decided {
             false,
         );
     }
-    let empty = match v {
-        jvalue::J::Object(m) => m.is_empty(),
-        jvalue::J::Array(a) => a.is_empty(),
-        jvalue::J::Null => true,
-        _ => false,
-    };
     if empty {
         return (
             Class::EmptySuccess,
@@ -370,6 +377,36 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
         return d;
     }
     by_status(status)
+}
+
+/// For the fuzz target: when the chat-chunk fast path reads `body`, the general reader must
+/// read the same.
+pub(crate) fn fast_path_agrees(body: &str) -> Result<(), String> {
+    let Some(fast) = chunk::read(body) else {
+        return Ok(());
+    };
+    let tree = jvalue::parse(body)
+        .map_err(|e| format!("the chat-chunk fast path read invalid JSON: {e}"))?;
+    let slow = inspect(&tree);
+    let key = |i: &json::Inspect| {
+        (
+            i.known_shape,
+            i.output,
+            i.terminal,
+            i.failed_finish,
+            i.policy,
+            i.cancelled,
+            i.error.is_some(),
+        )
+    };
+    if key(&fast) != key(&slow) {
+        return Err(format!(
+            "chat-chunk fast path {:?} but the general reader {:?}",
+            key(&fast),
+            key(&slow)
+        ));
+    }
+    Ok(())
 }
 
 /// The class an HTTP status means when nothing else is known.

@@ -5,14 +5,15 @@ use super::json::{collect_error, inspect, ErrorFound, Inspect};
 use super::jvalue::J as Value;
 use super::retry_after::BodyHints;
 use super::text::Hay;
+use std::borrow::Cow;
 
 /// One SSE event: its `event:` name and its joined `data:` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent<'a> {
     /// The `event:` field, when present.
     pub name: Option<&'a str>,
-    /// The `data:` lines joined with `\n`.
-    pub data: String,
+    /// The `data:` lines joined with `\n` (borrowed from the body when there is one line).
+    pub data: Cow<'a, str>,
 }
 
 /// Splits an SSE body into events. Comment lines (`: ...`) and keep-alive blank lines are
@@ -26,7 +27,7 @@ pub struct SseEvent<'a> {
 pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
     let mut out = Vec::new();
     let mut name: Option<&str> = None;
-    let mut data = String::new();
+    let mut data: Cow<'_, str> = Cow::Borrowed("");
     let mut has_data = false;
     for line in body.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -51,9 +52,12 @@ pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
             "event" => name = Some(value.trim()),
             "data" => {
                 if has_data {
-                    data.push('\n');
+                    let joined = data.to_mut();
+                    joined.push('\n');
+                    joined.push_str(value);
+                } else {
+                    data = Cow::Borrowed(value);
                 }
-                data.push_str(value);
                 has_data = true;
             }
             _ => {}
@@ -83,6 +87,12 @@ pub(crate) fn read_stream(body: &str) -> StreamReading {
         if data == "[DONE]" {
             r.done_marker = true;
             continue;
+        }
+        if ev.name != Some("error") {
+            if let Some(ins) = super::chunk::read(data) {
+                r.acc.merge(ins);
+                continue;
+            }
         }
         match serde_json::from_str::<Value>(data) {
             Ok(v) => {
