@@ -30,14 +30,17 @@ struct KeyModel {
     explicit_probe: Option<u64>,
 }
 
+/// The key of a logged attempt the trace never showed starting.
+const NO_KEY: KeyId = KeyId::MAX;
+
 #[derive(Debug, Clone, Default)]
 struct ReqModel {
     start: u64,
     provider: u32,
     attempts: u32,
-    attempt_key: BTreeMap<u32, KeyId>,
-    /// The class each attempt's reply had.
-    attempt_class: BTreeMap<u32, Class>,
+    /// Each attempt's key and, once it replied, its class (a request makes a few attempts,
+    /// so a scan beats a map).
+    attempt_log: Vec<(u32, KeyId, Option<Class>)>,
     tried: Vec<(u32, KeyId)>,
     banned: Vec<KeyId>,
     fault: Option<Class>,
@@ -53,27 +56,56 @@ struct ReqModel {
 
 struct Walker<'a> {
     ctx: &'a Context<'a>,
+    /// Each provider's keys, and each key's provider.
+    provider_keys: Vec<Vec<KeyId>>,
     key_provider: Vec<u32>,
-    key_group: Vec<Option<(u32, String)>>,
+    /// Each key's quota group: the keys of its provider with the same group name, or itself.
+    group_of: Vec<u32>,
+    groups: Vec<Vec<KeyId>>,
     keys: Vec<KeyModel>,
     reqs: BTreeMap<ReqId, ReqModel>,
     out: Vec<Violation>,
 }
 
 pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
+    let mut provider_keys = Vec::new();
     let mut key_provider = Vec::new();
-    let mut key_group = Vec::new();
+    let mut group_of = Vec::new();
+    let mut groups: Vec<Vec<KeyId>> = Vec::new();
+    let mut named: Vec<(u32, &str, u32)> = Vec::new(); // (provider, name, group)
+    let mut n = 0u32;
     for (pi, p) in ctx.providers.iter().enumerate() {
+        let mut mine = Vec::new();
         for k in &p.keys {
+            let g = match &k.group {
+                Some(name) => match named.iter().find(|(q, m, _)| *q == pi as u32 && m == name) {
+                    Some(&(_, _, g)) => g,
+                    None => {
+                        named.push((pi as u32, name, groups.len() as u32));
+                        groups.push(Vec::new());
+                        groups.len() as u32 - 1
+                    }
+                },
+                None => {
+                    groups.push(Vec::new());
+                    groups.len() as u32 - 1
+                }
+            };
+            groups[g as usize].push(n);
+            group_of.push(g);
             key_provider.push(pi as u32);
-            key_group.push(k.group.clone().map(|g| (pi as u32, g)));
+            mine.push(n);
+            n += 1;
         }
+        provider_keys.push(mine);
     }
-    let n = key_provider.len();
+    let n = n as usize;
     let mut w = Walker {
         ctx,
+        provider_keys,
         key_provider,
-        key_group,
+        group_of,
+        groups,
         keys: vec![KeyModel::default(); n],
         reqs: BTreeMap::new(),
         out: Vec::new(),
@@ -143,19 +175,15 @@ impl Walker<'_> {
         });
     }
 
-    fn group(&self, k: KeyId) -> Vec<KeyId> {
-        match &self.key_group[k as usize] {
-            None => vec![k],
-            Some(g) => (0..self.key_group.len() as u32)
-                .filter(|&o| self.key_group[o as usize].as_ref() == Some(g))
-                .collect(),
-        }
+    /// The key's quota group (the key alone when it has none).
+    fn group(&self, k: KeyId) -> &[KeyId] {
+        &self.groups[self.group_of[k as usize] as usize]
     }
 
-    fn provider_keys(&self, p: u32) -> Vec<KeyId> {
-        (0..self.key_provider.len() as u32)
-            .filter(|&k| self.key_provider[k as usize] == p)
-            .collect()
+    fn provider_keys(&self, p: u32) -> &[KeyId] {
+        self.provider_keys
+            .get(p as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     fn ready(&self, k: KeyId, t: u64) -> bool {
@@ -200,7 +228,8 @@ impl Walker<'_> {
                     },
                 );
                 let size = self.provider_keys(provider).len() as u32;
-                for k in self.provider_keys(provider) {
+                for i in 0..size as usize {
+                    let k = self.provider_keys[provider as usize][i];
                     let m = &mut self.keys[k as usize];
                     if m.disabled && !m.probe_outstanding && m.probe_due.max(m.bench_until) <= t {
                         m.overdue_requests += 1;
@@ -299,12 +328,11 @@ impl Walker<'_> {
         what: &str,
     ) {
         let r = self.reqs.get(&req);
-        let served = r.and_then(|r| r.attempt_key.get(&attempt).copied());
+        let logged = r.and_then(|r| r.attempt_log.iter().find(|e| e.0 == attempt));
+        let served = logged.map(|e| e.1).filter(|&k| k != NO_KEY);
         // A key-level failure benches the whole quota group, whatever reason was already in
         // force on the other members.
-        let cause = r
-            .and_then(|r| r.attempt_class.get(&attempt).copied())
-            .unwrap_or(reason);
+        let cause = logged.and_then(|e| e.2).unwrap_or(reason);
         match served {
             Some(s) if s == key || (cause.is_key_level() && self.group(s).contains(&key)) => {}
             Some(s) => self.v(
@@ -335,7 +363,11 @@ impl Walker<'_> {
             return;
         };
         r.attempts += 1;
-        r.attempt_key.insert(attempt, key);
+        // A repeated attempt number takes the place of the first, as a map insert would.
+        match r.attempt_log.iter_mut().find(|e| e.0 == attempt) {
+            Some(e) => e.1 = key,
+            None => r.attempt_log.push((attempt, key, None)),
+        }
         r.tried.push((provider, key));
         let (start, attempts, banned, fault) =
             (r.start, r.attempts, r.banned.contains(&key), r.fault);
@@ -457,7 +489,8 @@ impl Walker<'_> {
             _ => None,
         };
         if let Some(until) = implied {
-            for k in self.group(key) {
+            let g = self.group_of[key as usize] as usize;
+            for &k in &self.groups[g] {
                 let m = &mut self.keys[k as usize];
                 m.bench_until = m.bench_until.max(until);
             }
@@ -487,7 +520,11 @@ impl Walker<'_> {
             return;
         };
         r.last = Some((class, attempt, key, provider));
-        r.attempt_class.insert(attempt, class);
+        match r.attempt_log.iter_mut().find(|e| e.0 == attempt) {
+            Some(e) => e.2 = Some(class),
+            // A reply to an attempt the trace never showed (attribution reports it).
+            None => r.attempt_log.push((attempt, NO_KEY, Some(class))),
+        }
         if class.is_request_fault() {
             r.fault = Some(class);
         }
@@ -526,7 +563,7 @@ impl Walker<'_> {
         let start = r.start;
         let pending = r.pending_soft.take();
         let caused = pending.is_some_and(|(a, ..)| r.caused.contains(&a));
-        let (last, tried, attempts) = (r.last, r.tried.clone(), r.attempts);
+        let (last, attempts) = (r.last, r.attempts);
         if matches!(decision, Decision::Fallback) {
             r.provider = provider;
         }
@@ -582,9 +619,11 @@ impl Walker<'_> {
                     && attempts < max_attempts
                     && t < start.saturating_add(deadline)
                 {
+                    let tried = self.reqs.get(&req).map_or(&[][..], |r| &r.tried[..]);
                     let untried: Vec<KeyId> = self
                         .provider_keys(cur)
-                        .into_iter()
+                        .iter()
+                        .copied()
                         .filter(|k| self.ready(*k, t) && !tried.contains(&(cur, *k)))
                         .collect();
                     if !untried.is_empty() {
