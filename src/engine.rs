@@ -139,6 +139,8 @@ pub struct Engine {
     rng: ChaCha8Rng,
     reqs: Vec<Req>,
     trace: Vec<Event>,
+    /// Scratch space for a selection's excluded keys (kept to avoid an allocation per attempt).
+    exclude: Vec<u32>,
     /// Record trace events (on by default).
     pub record: bool,
 }
@@ -167,6 +169,7 @@ impl Engine {
             rng: ChaCha8Rng::seed_from_u64(seed),
             reqs: Vec::new(),
             trace: Vec::new(),
+            exclude: Vec::new(),
             record: true,
         }
     }
@@ -350,12 +353,17 @@ impl Engine {
             KeyAction::None => {}
             KeyAction::Bench => {
                 let until = now.saturating_add(ra.unwrap_or(rule.bench_ms));
-                let members = if self.policy.quota_groups && class.is_key_level() {
-                    self.provs[p as usize].pool.group_members(target)
-                } else {
-                    vec![target]
+                let grouped = self.policy.quota_groups && class.is_key_level();
+                let n = match self.provs[p as usize].pool.group_slice(target) {
+                    Some(g) if grouped => g.len(),
+                    _ => 1,
                 };
-                for m in members {
+                // By index: benching needs the engine mutably while the group is the pool's.
+                for i in 0..n {
+                    let m = match self.provs[p as usize].pool.group_slice(target) {
+                        Some(g) if grouped => g[i],
+                        _ => target,
+                    };
                     self.bench(p, m, until, class, now, req, send.attempt);
                 }
             }
@@ -536,9 +544,11 @@ impl Engine {
             let key = if let Some(k) = r.retry_same.take() {
                 prov.pool.selectable(k).then_some(k)
             } else {
-                let mut exclude = r.tried.clone();
+                let exclude = &mut self.exclude;
+                exclude.clear();
+                exclude.extend_from_slice(&r.tried);
                 exclude.extend_from_slice(&r.banned);
-                let first = prov.pool.select(now, &exclude, r.rr_start, &mut self.rng);
+                let first = prov.pool.select(now, exclude, r.rr_start, &mut self.rng);
                 if first.is_none() && r.allow_tried {
                     prov.pool.select(now, &r.banned, r.rr_start, &mut self.rng)
                 } else {
@@ -570,9 +580,9 @@ impl Engine {
                 return Step::Send(send);
             }
             // No key to call: wait for the earliest benched one, or leave this provider.
-            let banned = self.reqs[req as usize].banned.clone();
             if self.policy.wait_for_benched {
-                if let Some((t, _, _)) = self.provs[p as usize].pool.earliest_ready(&banned) {
+                let banned = &self.reqs[req as usize].banned;
+                if let Some((t, _, _)) = self.provs[p as usize].pool.earliest_ready(banned) {
                     let r = &self.reqs[req as usize];
                     if t.saturating_sub(now) <= self.policy.max_wait_ms
                         && t <= r.deadline

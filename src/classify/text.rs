@@ -654,18 +654,29 @@ impl Matcher {
         let width = reps.len() + 1;
         // Breadth-first over the states reachable from the start; rows in visit order.
         let start = dfa.start_state(Anchored::No).expect("unanchored start");
-        let mut row_of = std::collections::BTreeMap::new();
-        let mut order = vec![start];
-        row_of.insert(start, 0usize);
+        // Row of each state, by its id (ids are small integers): built once per process, and a
+        // vector keeps start-up short.
+        let mut row_of: Vec<usize> = Vec::new();
+        let mut visit = |sid: aho_corasick::automaton::StateID, order: &mut Vec<_>| {
+            let i = sid.as_usize();
+            if i >= row_of.len() {
+                row_of.resize(i + 1, usize::MAX);
+            }
+            if row_of[i] == usize::MAX {
+                row_of[i] = order.len();
+                order.push(sid);
+            }
+            row_of[i]
+        };
+        let mut order = Vec::new();
+        visit(start, &mut order);
+        let mut transitions = Vec::new();
         let mut i = 0;
         while i < order.len() {
             let sid = order[i];
             for &b in &reps {
                 let next = dfa.next_state(Anchored::No, sid, b);
-                if let std::collections::btree_map::Entry::Vacant(e) = row_of.entry(next) {
-                    e.insert(order.len());
-                    order.push(next);
-                }
+                transitions.push(visit(next, &mut order));
             }
             i += 1;
         }
@@ -677,8 +688,8 @@ impl Matcher {
                     table[base] |= list_of[dfa.match_pattern(sid, m).as_usize()];
                 }
             }
-            for (c, &b) in reps.iter().enumerate() {
-                let next = row_of[&dfa.next_state(Anchored::No, sid, b)];
+            for c in 0..reps.len() {
+                let next = transitions[row * reps.len() + c];
                 table[base + 1 + c] = u32::try_from(next * width).expect("table fits u32");
             }
         }

@@ -186,14 +186,12 @@ fn step_of(kind: Kind, r: &mut ChaCha8Rng) -> StepDef {
 }
 
 /// Step objects that are only a template become the short string form.
-fn compact(s: StepDef) -> Step {
-    let only_template = StepDef {
-        template: s.template.clone(),
-        ..StepDef::default()
-    };
-    if s == only_template {
-        Step::Template(s.template.unwrap_or_default())
+fn compact(mut s: StepDef) -> Step {
+    let template = s.template.take();
+    if s == StepDef::default() {
+        Step::Template(template.unwrap_or_default())
     } else {
+        s.template = template;
         Step::Full(s)
     }
 }

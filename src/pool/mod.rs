@@ -257,10 +257,12 @@ impl Pool {
 
     /// The members of the key's quota group (the key alone when it has none).
     pub fn group_members(&self, k: u32) -> Vec<u32> {
-        match self.group_of[k as usize] {
-            Some(g) => self.groups[g as usize].clone(),
-            None => vec![k],
-        }
+        self.group_slice(k).map_or_else(|| vec![k], <[u32]>::to_vec)
+    }
+
+    /// The members of the key's quota group, `None` when it has none.
+    pub fn group_slice(&self, k: u32) -> Option<&[u32]> {
+        self.group_of[k as usize].map(|g| self.groups[g as usize].as_slice())
     }
 
     // Each strategy keeps only the index it reads: bits by rank for the priority walks, an

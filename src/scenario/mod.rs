@@ -431,13 +431,27 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+fn unknown_template(name: &str) -> Invalid {
+    (
+        ".template".to_owned(),
+        format!("unknown template `{name}` (see `keypool templates`)"),
+    )
+}
+
 fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
     let def = match s {
-        Step::Template(name) => StepDef {
-            template: Some(name.clone()),
-            ..StepDef::default()
-        },
-        Step::Full(d) => d.clone(),
+        // A bare template name: the shared reply as it is (no status, headers or wait to set).
+        Step::Template(name) => {
+            let reply =
+                shared(name, TemplateArgs::default()).ok_or_else(|| unknown_template(name))?;
+            return Ok(ScriptStep {
+                reply,
+                times: None,
+                until_ms: None,
+                latency_ms: default_latency,
+            });
+        }
+        Step::Full(d) => d,
     };
     let mut reply = match (&def.template, def.sse.is_some() || def.body.is_some()) {
         (Some(_), true) => {
@@ -446,14 +460,8 @@ fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
                 "give either `template` or a raw `body`/`sse`, not both".into(),
             ))
         }
-        (Some(name), false) => {
-            shared(name, TemplateArgs { wait_s: def.wait_s }).ok_or_else(|| {
-                (
-                    ".template".to_owned(),
-                    format!("unknown template `{name}` (see `keypool templates`)"),
-                )
-            })?
-        }
+        (Some(name), false) => shared(name, TemplateArgs { wait_s: def.wait_s })
+            .ok_or_else(|| unknown_template(name))?,
         (None, _) => {
             if let Some(events) = &def.sse {
                 Arc::new(crate::sim::templates::sse_reply(events))

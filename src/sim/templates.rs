@@ -131,21 +131,23 @@ pub fn template(name: &str, a: TemplateArgs) -> Option<Reply> {
 /// assert!(std::sync::Arc::ptr_eq(&a, &b));
 /// ```
 pub fn shared(name: &str, a: TemplateArgs) -> Option<Arc<Reply>> {
-    type Memo = BTreeMap<(String, Option<u64>), Arc<Reply>>;
+    // By name, then by the wait's bits: a lookup needs no allocation.
+    type Memo = BTreeMap<String, BTreeMap<Option<u64>, Arc<Reply>>>;
     thread_local! {
         static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
     }
-    let key = (name.to_owned(), a.wait_s.map(f64::to_bits));
-    if let Some(r) = MEMO.with_borrow(|m| m.get(&key).cloned()) {
+    let wait = a.wait_s.map(f64::to_bits);
+    if let Some(r) = MEMO.with_borrow(|m| m.get(name).and_then(|w| w.get(&wait)).cloned()) {
         return Some(r);
     }
     let r = Arc::new(build(name, a)?);
     MEMO.with_borrow_mut(|m| {
+        let waits = m.entry(name.to_owned()).or_default();
         // Waits are drawn from a few values; the bound only guards odd callers.
-        if m.len() >= 4096 {
-            m.clear();
+        if waits.len() >= 1024 {
+            waits.clear();
         }
-        m.insert(key, r.clone());
+        waits.insert(wait, r.clone());
     });
     Some(r)
 }
