@@ -380,14 +380,16 @@ pub fn build_policy(
     }
     let key = (
         name.to_owned(),
-        Value::Object(overrides.clone()).to_string(),
+        serde_json::to_string(&overrides).expect("a JSON map serialises"),
     );
     if let Some(p) = MEMO.with_borrow(|m| m.get(&key).cloned()) {
         return Ok(p);
     }
     let built = merged_policy(name, overrides)?;
     MEMO.with_borrow_mut(|m| {
-        if m.len() >= 4096 {
+        // The explorer draws from about 5,400 override combinations; past this bound the
+        // memo starts over rather than grow without end.
+        if m.len() >= 8192 {
             m.clear();
         }
         m.insert(key, built.clone());
