@@ -41,3 +41,36 @@ fn finds_and_shrinks_catalogued_bugs() {
         assert!(check::run(&f.scenario, None).unwrap().violations.is_empty());
     }
 }
+
+/// Classifying each shared reply once (the explorer's verdict memo) changes nothing but time:
+/// every drawn world gives the same trace as with each delivery classified from its bytes.
+#[test]
+fn memoised_runs_match_runs_from_scratch() {
+    use keypool::sim::{run_with, Options};
+    use keypool::trace::to_jsonl;
+    for seed in 1..=300 {
+        let sc = keypool::explore::generate(seed);
+        for preset in ["reference", "hermes"] {
+            let world = keypool::scenario::world(&sc, Some(preset)).unwrap();
+            let once = run_with(
+                &world,
+                Options {
+                    record: true,
+                    classify_once: true,
+                },
+            );
+            let every = run_with(
+                &world,
+                Options {
+                    record: true,
+                    classify_once: false,
+                },
+            );
+            assert_eq!(
+                to_jsonl(&once.trace, &once.names),
+                to_jsonl(&every.trace, &every.names),
+                "seed {seed} under {preset}"
+            );
+        }
+    }
+}
