@@ -1,6 +1,7 @@
 //! `cargo bench --bench retry_loop`: the engine walking a 10-key pool (nine 429s, then a
 //! success), every reply classified from its bytes, per attempt; on the simulator, and through
-//! the tokio driver on a paused runtime.
+//! the tokio driver on a paused runtime; and the simulator with verdicts memoised, the loop's
+//! cost without the classifier.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keypool::scenario;
@@ -44,6 +45,19 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("sim_10_key_walk_traced_per_attempt", |b| {
         b.iter(|| sim::run(&w, true))
+    });
+    // The same walk with each distinct reply classified once: what the loop costs without
+    // reading bodies (the floor the classifier sits on).
+    g.bench_function("sim_10_key_walk_verdicts_memoised_per_attempt", |b| {
+        b.iter(|| {
+            sim::run_with(
+                &w,
+                sim::Options {
+                    record: false,
+                    classify_once: true,
+                },
+            )
+        })
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
