@@ -67,7 +67,7 @@ pub fn case_from_bytes(data: &[u8]) -> Case {
 
 /// The classifier's properties on one case: deterministic, total (one of the eleven classes by
 /// construction), retry-after bounded, a well-formed success with content is `success`, and
-/// the chat-chunk fast path reads the body as the general reader does.
+/// the one-pass readers for common shapes give the verdict the general readers give.
 pub fn check(case: &Case) -> Result<Verdict, String> {
     let a = classify(&case.reply);
     let b = classify(&case.reply);
@@ -90,7 +90,7 @@ pub fn check(case: &Case) -> Result<Verdict, String> {
     if (a.class == crate::Class::Success) && a.soft {
         return Err("a success marked as a soft failure".into());
     }
-    crate::classify::fast_path_agrees(&case.reply.body)?;
+    crate::classify::fast_paths_agree(&case.reply)?;
     Ok(a)
 }
 

@@ -318,12 +318,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Whenever the fast path answers, the tree reader agrees; true when it answered.
+    /// Whenever the fast path answers, the tree reader agrees, on its own flags and on the
+    /// verdict of a 200 and a 500 carrying it; true when it answered.
     fn agrees(text: &str) -> Result<bool, TestCaseError> {
-        if let Err(e) = super::super::fast_path_agrees(text) {
-            return Err(TestCaseError::fail(format!("{e}: {text}")));
+        for status in [200, 500] {
+            let reply = crate::Reply::new(status, text);
+            if let Err(e) = super::super::fast_paths_agree(&reply) {
+                return Err(TestCaseError::fail(format!("{e}: {text}")));
+            }
         }
-        Ok(read(text).is_some())
+        let Some(fast) = read(text) else {
+            return Ok(false);
+        };
+        let tree = super::super::jvalue::parse(text).expect("the fast path read valid JSON");
+        let slow = super::super::json::inspect(&tree);
+        let flags = |i: &Inspect| {
+            (
+                i.known_shape,
+                i.output,
+                i.terminal,
+                i.failed_finish,
+                i.policy,
+                i.cancelled,
+            )
+        };
+        prop_assert_eq!(flags(&fast), flags(&slow), "{}", text);
+        prop_assert!(slow.error.is_none(), "{}", text);
+        Ok(true)
     }
 
     fn text() -> BoxedStrategy<String> {

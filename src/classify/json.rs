@@ -525,7 +525,19 @@ pub(crate) fn collect_error(e: &Value, root: &Value) -> ErrorFound {
     f
 }
 
-fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
+/// One of an error object's text keys (`ERROR_TEXT_KEYS`): its text, and the class its code,
+/// status or type decides on its own.
+pub(crate) fn read_error_key(x: &Value, f: &mut ErrorFound, key: &str) {
+    push_scalar(x, f, key);
+    if let (Value::String(t), "code" | "status" | "type") = (x, key) {
+        if let Some(c) = structured_status(t) {
+            f.structured = f.structured.or(Some(c));
+        }
+    }
+}
+
+/// A scalar's text and the codes it carries.
+pub(crate) fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
     match x {
         Value::String(t) => {
             f.hay.push(t);
@@ -603,12 +615,7 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
     }
     for (k, x) in ERROR_TEXT_KEYS.into_iter().zip(slots) {
         if let Some(x) = x {
-            push_scalar(x, f, k);
-            if let (Value::String(t), "code" | "status" | "type") = (x, k) {
-                if let Some(c) = structured_status(t) {
-                    f.structured = f.structured.or(Some(c));
-                }
-            }
+            read_error_key(x, f, k);
         }
     }
     if let Some(Value::String(t)) = map.get("detail") {

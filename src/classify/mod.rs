@@ -20,6 +20,7 @@
 //! Bodies are read up to [`BODY_CAP`] bytes.
 
 mod chunk;
+mod envelope;
 mod json;
 mod jvalue;
 mod retry_after;
@@ -50,6 +51,12 @@ pub const BODY_CAP: usize = 8 * 1024 * 1024;
 /// assert!(v.soft); // a 200 that carries a failure
 /// ```
 pub fn classify(reply: &Reply) -> Verdict {
+    classify_with(reply, true)
+}
+
+/// [`classify`], with the one-pass readers for common shapes on (`fast`) or off (to check
+/// them against the general readers).
+fn classify_with(reply: &Reply, fast: bool) -> Verdict {
     if reply.body.is_empty() && !reply.is_sse() {
         // Status alone (and headers for the wait): the common case of a bare 429 or 503 is
         // decided without touching the body readers.
@@ -79,9 +86,9 @@ pub fn classify(reply: &Reply) -> Verdict {
     // their own errors with the upstream's content type).
     let json_body = matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['));
     let (class, reason, hints, partial) = if !json_body && reply.is_sse() {
-        classify_sse(reply.status, body)
+        classify_sse(reply.status, body, fast)
     } else {
-        classify_body(reply, body)
+        classify_body(reply, body, fast)
     };
     let retry_after_ms = if class == Class::Success || class == Class::EmptySuccess {
         None
@@ -118,7 +125,7 @@ fn capped(body: &str) -> &str {
 
 type Decided = (Class, &'static str, BodyHints, bool);
 
-fn classify_body(reply: &Reply, body: &str) -> Decided {
+fn classify_body(reply: &Reply, body: &str, fast: bool) -> Decided {
     let status = reply.status;
     let trimmed = body.trim_start();
     if trimmed.is_empty() {
@@ -134,10 +141,12 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         return (c, r, BodyHints::default(), false);
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Some(ins) = chunk::read(trimmed) {
-            // A plain chat answer, read without building a tree (never empty: it has
-            // `choices`).
-            return classify_inspected(reply, ins, false);
+        if fast {
+            // A plain chat answer or a flat error, read without building a tree (never empty:
+            // it has `choices` or `error`).
+            if let Some(ins) = chunk::read(trimmed).or_else(|| envelope::read(trimmed)) {
+                return classify_inspected(reply, ins, false);
+            }
         }
         if let Ok(v) = jvalue::parse(trimmed) {
             let empty = match &v {
@@ -150,7 +159,7 @@ fn classify_body(reply: &Reply, body: &str) -> Decided {
         }
         // Newline-delimited JSON (Ollama streams): one event per line, read like SSE.
         if let Some(events) = ndjson_as_sse(trimmed) {
-            return classify_sse(status, &events);
+            return classify_sse(status, &events, fast);
         }
     }
     // HTML, plain text, or JSON we could not read.
@@ -273,8 +282,8 @@ fn classify_inspected(reply: &Reply, ins: json::Inspect, empty: bool) -> Decided
     )
 }
 
-fn classify_sse(status: u16, body: &str) -> Decided {
-    let r = sse::read_stream(body);
+fn classify_sse(status: u16, body: &str, fast: bool) -> Decided {
+    let r = sse::read_stream(body, fast);
     let output = r.acc.output;
     // The terminal failure decides; an earlier, more specific frame is kept when the last one
     // says nothing a rule can read.
@@ -379,31 +388,14 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
     by_status(status)
 }
 
-/// For the fuzz target: when the chat-chunk fast path reads `body`, the general reader must
-/// read the same.
-pub(crate) fn fast_path_agrees(body: &str) -> Result<(), String> {
-    let Some(fast) = chunk::read(body) else {
-        return Ok(());
-    };
-    let tree = jvalue::parse(body)
-        .map_err(|e| format!("the chat-chunk fast path read invalid JSON: {e}"))?;
-    let slow = inspect(&tree);
-    let key = |i: &json::Inspect| {
-        (
-            i.known_shape,
-            i.output,
-            i.terminal,
-            i.failed_finish,
-            i.policy,
-            i.cancelled,
-            i.error.is_some(),
-        )
-    };
-    if key(&fast) != key(&slow) {
+/// For the fuzz target and the property tests: the fast paths (`chunk`, `envelope`) must give
+/// the verdict the general readers give.
+pub(crate) fn fast_paths_agree(reply: &Reply) -> Result<(), String> {
+    let fast = classify_with(reply, true);
+    let general = classify_with(reply, false);
+    if fast != general {
         return Err(format!(
-            "chat-chunk fast path {:?} but the general reader {:?}",
-            key(&fast),
-            key(&slow)
+            "a fast path read {fast:?} where the general reader read {general:?}"
         ));
     }
     Ok(())

@@ -79,7 +79,8 @@ pub(crate) struct StreamReading {
     pub events: usize,
 }
 
-pub(crate) fn read_stream(body: &str) -> StreamReading {
+/// Reads every event; `fast` lets plain chat chunks take the one-pass reader.
+pub(crate) fn read_stream(body: &str, fast: bool) -> StreamReading {
     let mut r = StreamReading::default();
     for ev in sse_events(body) {
         r.events += 1;
@@ -88,7 +89,7 @@ pub(crate) fn read_stream(body: &str) -> StreamReading {
             r.done_marker = true;
             continue;
         }
-        if ev.name != Some("error") {
+        if fast && ev.name != Some("error") {
             if let Some(ins) = super::chunk::read(data) {
                 r.acc.merge(ins);
                 continue;

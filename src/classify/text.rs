@@ -43,6 +43,10 @@ impl Hay {
         self.scanned.set(None);
         let end = text.len().min(64 * 1024);
         self.non_ascii |= !text.as_bytes()[..end].is_ascii();
+        // Errors are a few short texts: one allocation for all of them, as a rule.
+        if self.s.capacity() == 0 {
+            self.s.reserve(256);
+        }
         self.s.reserve(end + 1);
         self.s.push(b' ');
         self.s.extend_from_slice(&text.as_bytes()[..end]);
