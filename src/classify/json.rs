@@ -29,7 +29,7 @@ impl ErrorFound {
     /// The hints, with the wait the error text states (read by the same scan as the rules).
     pub(crate) fn all_hints(&self) -> BodyHints {
         BodyHints {
-            message_ms: self.hints.message_ms.or(self.hay.scan().wait_ms),
+            message_ms: self.hints.message_ms.or_else(|| self.hay.wait_ms()),
             ..self.hints
         }
     }

@@ -167,7 +167,7 @@ fn classify_body(reply: &Reply, body: &str, fast: bool) -> Decided {
     hay.push(trimmed);
     let mut hints = BodyHints::default();
     json::hints_from_text(trimmed, &mut hints);
-    hints.message_ms = hay.scan().wait_ms;
+    hints.message_ms = hay.wait_ms();
     if let Some(h) = reply.header_value("x-amzn-errortype") {
         hay.push(h);
     }

@@ -58,6 +58,19 @@ impl Hay {
             .all(|&b| norm(b) == b' ' || b.is_ascii_whitespace())
     }
 
+    /// The wait a cue states ("try again in 1.8s"). A wait has digits: text without any is
+    /// not scanned for it (when a structured code already decided the class, that is the
+    /// whole cost).
+    pub(crate) fn wait_ms(&self) -> Option<u64> {
+        if let Some(done) = self.scanned.get() {
+            return done.wait_ms;
+        }
+        if !self.s.iter().any(u8::is_ascii_digit) {
+            return None;
+        }
+        self.scan().wait_ms
+    }
+
     /// Which phrase lists occur, and the wait a cue states; the text is read once and the
     /// result kept.
     pub(crate) fn scan(&self) -> Scan {
