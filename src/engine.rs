@@ -184,6 +184,11 @@ impl Engine {
         &self.names
     }
 
+    /// The names, when the engine is done with (no copy of every label).
+    pub fn into_names(self) -> Names {
+        self.names
+    }
+
     /// A provider's pool.
     pub fn pool(&self, provider: u32) -> &Pool {
         &self.provs[provider as usize].pool

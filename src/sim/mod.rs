@@ -175,7 +175,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
     SimOutput {
         trace: engine.take_trace(),
         outcomes,
-        names: engine.names().clone(),
+        names: engine.into_names(),
         truncated,
         final_states,
     }
