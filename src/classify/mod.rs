@@ -67,7 +67,8 @@ fn classify_with(reply: &Reply, fast: bool) -> Verdict {
         };
         return Verdict {
             class,
-            retry_after_ms: if reply.headers.is_empty() {
+            // A success has no wait, whatever its headers say.
+            retry_after_ms: if reply.headers.is_empty() || class == Class::EmptySuccess {
                 None
             } else {
                 retry_after::retry_after(

@@ -787,3 +787,31 @@ fn json_errors_behind_a_stream_content_type() {
         Some(60000),
     );
 }
+
+/// Found by comparing verdicts with the previous classifier over the fuzz corpus.
+#[test]
+fn differential_regressions() {
+    // An empty 2xx is a success: no wait, whatever the headers say.
+    is(
+        Reply::new(204, "").header("retry-after", "5"),
+        Class::EmptySuccess,
+        None,
+    );
+    // A wait counts only after a cue as written: "resets_in-1" is not "resets in 1".
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"limit hit, resets_in-1 minute"}}"#,
+        ),
+        Class::RateLimit,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"limit hit, Retry-After 7 seconds"}}"#,
+        ),
+        Class::RateLimit,
+        Some(7_000),
+    );
+}

@@ -81,15 +81,25 @@ impl Hay {
         if self.non_ascii {
             mask |= MATCHERS.other.run(&self.s).0;
         }
-        let wait_ms = cues.iter().flatten().find_map(|&end| {
-            let mut rest = &self.s[end..];
-            for word in [&b"about "[..], b"approximately "] {
-                if rest.len() >= word.len() && same_words(&rest[..word.len()], word) {
-                    rest = &rest[word.len()..];
+        // The automaton reads normalised text; a wait counts only after a cue as written
+        // (`RAW_CUES`, any case), so "retry_after-5" is not read as "retry after 5".
+        let wait_ms = cues
+            .iter()
+            .flatten()
+            .filter(|&&end| {
+                RAW_CUES.iter().any(|c| {
+                    end >= c.len() && self.s[end - c.len()..end].eq_ignore_ascii_case(c.as_bytes())
+                })
+            })
+            .find_map(|&end| {
+                let mut rest = &self.s[end..];
+                for word in [&b"about "[..], b"approximately "] {
+                    if rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word) {
+                        rest = &rest[word.len()..];
+                    }
                 }
-            }
-            parse_duration_prefix_bytes(rest).map(|(ms, _)| ms)
-        });
+                parse_duration_prefix_bytes(rest).map(|(ms, _)| ms)
+            });
         let done = Scan {
             lists: Lists(mask),
             wait_ms,
@@ -615,6 +625,19 @@ const WAIT_CUES: &[&str] = &[
     "try again after ",
     "retry in ",
     "retry after ",
+    "wait ",
+    "resets in ",
+    "reset in ",
+    "available in ",
+];
+
+/// The cues as they must be written for a wait to count (ASCII case aside).
+const RAW_CUES: &[&str] = &[
+    "try again in ",
+    "try again after ",
+    "retry in ",
+    "retry after ",
+    "retry-after ",
     "wait ",
     "resets in ",
     "reset in ",
