@@ -8,6 +8,7 @@
 //! property test below and the fuzz target hold it to that.
 
 use super::json::Inspect;
+use super::seen::Seen;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -46,15 +47,6 @@ fn give_up<E: de::Error>() -> E {
     E::custom("not a plain chat chunk")
 }
 
-/// Marks a key seen; a second sighting gives up (the tree reader keeps the first).
-fn once<E: de::Error>(seen: &mut u32, bit: u32) -> Result<(), E> {
-    if *seen & bit != 0 {
-        return Err(give_up());
-    }
-    *seen |= bit;
-    Ok(())
-}
-
 struct Top;
 
 impl<'de> DeserializeSeed<'de> for Top {
@@ -71,26 +63,16 @@ impl<'de> Visitor<'de> for Top {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Flags, A::Error> {
         let mut flags = Flags::default();
-        let mut seen = 0u32;
+        let mut seen = Seen::default();
         while let Some(k) = map.next_key::<&str>()? {
+            seen.first(k)?;
             match k {
                 // Keys the tree reader never reads at the top of a chat answer.
                 "id" | "created" | "model" | "system_fingerprint" | "usage" | "service_tier"
                 | "provider" => {
-                    let bit = match k {
-                        "id" => 1,
-                        "created" => 2,
-                        "model" => 4,
-                        "system_fingerprint" => 8,
-                        "usage" => 16,
-                        "service_tier" => 32,
-                        _ => 64,
-                    };
-                    once(&mut seen, bit)?;
                     map.next_value::<IgnoredAny>()?;
                 }
                 "object" => {
-                    once(&mut seen, 128)?;
                     // `error` and `response` objects are read otherwise.
                     let ok = map.next_value_seed(Str(|s: &str| s != "error" && s != "response"))?;
                     if ok != Some(true) {
@@ -98,13 +80,12 @@ impl<'de> Visitor<'de> for Top {
                     }
                 }
                 "choices" => {
-                    once(&mut seen, 256)?;
                     map.next_value_seed(Choices(&mut flags))?;
                 }
                 _ => return Err(give_up()),
             }
         }
-        if seen & 256 == 0 {
+        if !seen.has("choices") {
             return Err(give_up());
         }
         Ok(flags)
@@ -226,31 +207,20 @@ impl<'de> Visitor<'de> for Choice {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChoiceFlags, A::Error> {
         let mut out = ChoiceFlags::default();
-        let mut seen = 0u32;
+        let mut seen = Seen::default();
         while let Some(k) = map.next_key::<&str>()? {
+            // `message` wins over `delta` in the tree reader: both at once count as a repeat.
+            seen.first(if k == "delta" { "message" } else { k })?;
             match k {
                 "index" | "logprobs" | "native_finish_reason" => {
-                    once(
-                        &mut seen,
-                        if k == "index" {
-                            1
-                        } else if k == "logprobs" {
-                            2
-                        } else {
-                            4
-                        },
-                    )?;
                     map.next_value::<IgnoredAny>()?;
                 }
-                // `message` wins over `delta` in the tree reader; both at once gives up.
                 "delta" | "message" => {
-                    once(&mut seen, 8)?;
                     let (output, refusal) = map.next_value_seed(Message)?;
                     out.output |= output;
                     out.refusal = refusal;
                 }
                 "finish_reason" => {
-                    once(&mut seen, 16)?;
                     out.finish = map.next_value_seed(Str(|fr: &str| match fr {
                         "content_filter" | "safety" | "refusal" => Finish::Policy,
                         "error" => Finish::Error,
@@ -280,30 +250,21 @@ impl<'de> Visitor<'de> for Message {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(bool, bool), A::Error> {
         let (mut output, mut refusal) = (false, false);
-        let mut seen = 0u32;
+        let mut seen = Seen::default();
         let nonempty = |s: &str| !s.trim().is_empty();
         while let Some(k) = map.next_key::<&str>()? {
+            seen.first(k)?;
             match k {
                 "role" | "reasoning" | "reasoning_content" | "annotations" => {
-                    let bit = match k {
-                        "role" => 1,
-                        "reasoning" => 2,
-                        "reasoning_content" => 4,
-                        _ => 8,
-                    };
-                    once(&mut seen, bit)?;
                     map.next_value::<IgnoredAny>()?;
                 }
                 "content" => {
-                    once(&mut seen, 16)?;
                     output |= map.next_value_seed(Str(nonempty))? == Some(true);
                 }
                 "refusal" => {
-                    once(&mut seen, 32)?;
                     refusal = map.next_value_seed(Str(nonempty))? == Some(true);
                 }
                 "tool_calls" | "images" => {
-                    once(&mut seen, if k == "tool_calls" { 64 } else { 128 })?;
                     output |= map.next_value_seed(NonEmptyArray)?;
                 }
                 _ => return Err(give_up()),

@@ -11,6 +11,7 @@
 
 use super::json::{push_scalar, read_error_key, ErrorFound, Inspect};
 use super::jvalue::J;
+use super::seen::Seen;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -97,21 +98,17 @@ impl<'de> Visitor<'de> for Envelope {
             error: None,
             typed: false,
         };
-        let mut seen_request_id = false;
-        let mut seen_type = false;
+        let mut seen = Seen::default();
         while let Some(k) = map.next_key::<&str>()? {
+            seen.first(k)?;
             match k {
-                "error" if env.error.is_none() => env.error = Some(map.next_value_seed(Flat)?),
+                "error" => env.error = Some(map.next_value_seed(Flat)?),
                 // Any other `type` at the top is a stream event or an answer.
-                "type" if !seen_type => {
-                    seen_type = true;
-                    match map.next_value::<J>()? {
-                        J::String(t) if t == "error" => env.typed = true,
-                        _ => return Err(give_up()),
-                    }
-                }
-                "request_id" if !seen_request_id => {
-                    seen_request_id = true;
+                "type" => match map.next_value::<J>()? {
+                    J::String(t) if t == "error" => env.typed = true,
+                    _ => return Err(give_up()),
+                },
+                "request_id" => {
                     map.next_value::<IgnoredAny>()?;
                 }
                 _ => return Err(give_up()),
@@ -138,24 +135,21 @@ impl<'de> Visitor<'de> for Flat {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
         let mut out = Fields::default();
-        let mut param = false;
+        let mut seen = Seen::default();
         while let Some(k) = map.next_key::<&str>()? {
+            seen.first(k)?;
             let slot = match k {
                 "message" => &mut out.message,
                 "type" => &mut out.kind,
                 "code" => &mut out.code,
                 "status" => &mut out.status,
                 // Never read by the general reader.
-                "param" if !param => {
-                    param = true;
+                "param" => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
                 _ => return Err(give_up()),
             };
-            if slot.is_some() {
-                return Err(give_up());
-            }
             *slot = Some(map.next_value::<J>()?);
         }
         Ok(out)

@@ -24,6 +24,7 @@ mod envelope;
 mod json;
 mod jvalue;
 mod retry_after;
+mod seen;
 mod sse;
 mod text;
 
