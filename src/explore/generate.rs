@@ -4,12 +4,21 @@
 //! so adding a knob to one component does not reshuffle the others.
 
 use crate::class::Class;
-use crate::pool::Strategy;
-use crate::scenario::{Expect, KeyDef, ProviderDef, Scenario, Step, StepDef, Workload};
+use crate::engine::ProviderSpec;
+use crate::policy::preset;
+use crate::pool::{PoolKey, Strategy};
+use crate::reply::Reply;
+use crate::scenario::{
+    self, build_step, Expect, KeyDef, ProviderDef, Scenario, Step, StepDef, Workload,
+};
+use crate::sim::world::{Script, ScriptStep, World};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// A generator component, each with its own sub-seed.
 #[derive(Debug, Clone, Copy)]
@@ -70,15 +79,133 @@ pub const KINDS: [Kind; 10] = [
     Kind::Empty,
 ];
 
-fn tpl(name: &str) -> StepDef {
-    StepDef {
-        template: Some(name.to_owned()),
-        ..StepDef::default()
+/// One drawn script step, as plain data: turned into a scenario step for a file, or straight
+/// into a simulator step (the explorer's hot path never builds the scenario).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Drawn {
+    /// The template; `None` for the raw 429 whose `retry-after` is an HTTP date.
+    template: Option<&'static str>,
+    /// The raw 429: its `retry-after` date is this many seconds after its `date`.
+    date_secs: u32,
+    wait_s: Option<f64>,
+    retry_after: Option<f64>,
+    retry_after_ms: Option<u64>,
+    latency_ms: Option<u64>,
+    times: Option<u32>,
+    until_ms: Option<u64>,
+}
+
+/// What makes a drawn step's reply: equal keys, equal replies.
+type ReplyKey = (usize, u32, Option<u64>, Option<u64>, Option<u64>);
+
+impl Drawn {
+    fn tpl(name: &'static str) -> Drawn {
+        Drawn {
+            template: Some(name),
+            ..Drawn::default()
+        }
+    }
+
+    /// The step as a scenario file says it.
+    fn def(&self) -> StepDef {
+        let mut s = StepDef {
+            template: self.template.map(str::to_owned),
+            wait_s: self.wait_s,
+            retry_after: self.retry_after,
+            retry_after_ms: self.retry_after_ms,
+            latency_ms: self.latency_ms,
+            times: self.times,
+            until_ms: self.until_ms,
+            ..StepDef::default()
+        };
+        if self.template.is_none() {
+            let secs = self.date_secs;
+            s.status = Some(429);
+            s.headers = BTreeMap::from([
+                (
+                    "date".to_owned(),
+                    "Wed, 25 Nov 2026 12:00:00 GMT".to_owned(),
+                ),
+                (
+                    "retry-after".to_owned(),
+                    format!(
+                        "Wed, 25 Nov 2026 12:{:02}:{:02} GMT",
+                        secs / 60 % 60,
+                        secs % 60
+                    ),
+                ),
+            ]);
+            s.body = Some(
+                r#"{"error":{"message":"Too many requests","type":"rate_limit_error"}}"#.into(),
+            );
+        }
+        s
+    }
+
+    /// Step objects that are only a template become the short string form.
+    fn step(&self) -> Step {
+        let mut s = self.def();
+        let template = s.template.take();
+        if s == StepDef::default() {
+            Step::Template(template.unwrap_or_default())
+        } else {
+            s.template = template;
+            Step::Full(s)
+        }
+    }
+
+    fn reply_key(&self) -> ReplyKey {
+        (
+            self.template.map_or(0, |t| t.as_ptr() as usize),
+            self.date_secs,
+            self.wait_s.map(f64::to_bits),
+            self.retry_after.map(f64::to_bits),
+            self.retry_after_ms,
+        )
+    }
+
+    /// The simulator's step: the reply the scenario step would build (built once per thread
+    /// through the scenario code itself, so the two cannot drift apart), and its schedule.
+    fn script_step(&self, default_latency: u64) -> Result<ScriptStep, String> {
+        type Memo = BTreeMap<ReplyKey, Arc<Reply>>;
+        thread_local! {
+            static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
+        }
+        let key = self.reply_key();
+        let reply = match MEMO.with_borrow(|m| m.get(&key).cloned()) {
+            Some(r) => r,
+            None => {
+                let bare = Drawn {
+                    latency_ms: None,
+                    times: None,
+                    until_ms: None,
+                    ..*self
+                };
+                let built = build_step(&bare.step(), default_latency)
+                    .map_err(|(f, m)| format!("drawn step{f}: {m}"))?
+                    .reply;
+                MEMO.with_borrow_mut(|m| {
+                    // About 14,000 distinct drawn replies; the bound only guards memory.
+                    if m.len() >= 32_768 {
+                        m.clear();
+                    }
+                    m.insert(key, built.clone());
+                });
+                built
+            }
+        };
+        Ok(ScriptStep {
+            reply,
+            times: self.times,
+            until_ms: self.until_ms,
+            latency_ms: self.latency_ms.unwrap_or(default_latency),
+        })
     }
 }
 
 /// One scripted step of a kind, with its details drawn from `r`.
-fn step_of(kind: Kind, r: &mut ChaCha8Rng) -> StepDef {
+fn step_of(kind: Kind, r: &mut ChaCha8Rng) -> Drawn {
+    let tpl = Drawn::tpl;
     let mut s = match kind {
         Kind::Ok => {
             tpl(["ok", "chat.sse_ok", "responses.ok", "anthropic.ok"][r.random_range(0..4)])
@@ -86,49 +213,32 @@ fn step_of(kind: Kind, r: &mut ChaCha8Rng) -> StepDef {
         Kind::RateLimit => {
             let secs = [1u32, 2, 5, 10, 30, 90, 600][r.random_range(0..7)];
             match r.random_range(0..6) {
-                0 => StepDef {
+                0 => Drawn {
                     retry_after: Some(secs as f64),
                     ..tpl("openai.rate_limit")
                 },
-                1 => StepDef {
+                1 => Drawn {
                     retry_after_ms: Some(secs as u64 * 1000 - r.random_range(0..900)),
                     ..tpl("openai.rate_limit")
                 },
-                2 => StepDef {
+                2 => Drawn {
                     wait_s: Some(secs as f64 + r.random_range(0..1000) as f64 / 1000.0),
                     ..tpl("openai.rate_limit")
                 },
-                3 => StepDef {
+                3 => Drawn {
                     wait_s: Some(secs as f64),
                     ..tpl("gemini.rate_limit")
                 },
-                4 => StepDef {
-                    status: Some(429),
-                    headers: BTreeMap::from([
-                        (
-                            "date".to_owned(),
-                            "Wed, 25 Nov 2026 12:00:00 GMT".to_owned(),
-                        ),
-                        (
-                            "retry-after".to_owned(),
-                            format!(
-                                "Wed, 25 Nov 2026 12:{:02}:{:02} GMT",
-                                secs / 60 % 60,
-                                secs % 60
-                            ),
-                        ),
-                    ]),
-                    body: Some(
-                        r#"{"error":{"message":"Too many requests","type":"rate_limit_error"}}"#
-                            .to_owned(),
-                    ),
-                    ..StepDef::default()
+                4 => Drawn {
+                    template: None,
+                    date_secs: secs,
+                    ..Drawn::default()
                 },
                 _ => tpl(["openai.rate_limit", "anthropic.rate_limit"][r.random_range(0..2)]),
             }
         }
         Kind::Quota => match r.random_range(0..7) {
-            0 => StepDef {
+            0 => Drawn {
                 wait_s: Some([30.0, 600.0, 18_000.0][r.random_range(0..3)]),
                 ..tpl("openai.usage_limit")
             },
@@ -185,14 +295,161 @@ fn step_of(kind: Kind, r: &mut ChaCha8Rng) -> StepDef {
     s
 }
 
-/// Step objects that are only a template become the short string form.
-fn compact(mut s: StepDef) -> Step {
-    let template = s.template.take();
-    if s == StepDef::default() {
-        Step::Template(template.unwrap_or_default())
+/// A drawn key: its place in the pool and its script (a range of [`Draw::steps`]).
+#[derive(Debug, Clone)]
+struct DrawnKey {
+    priority: i64,
+    group: Option<usize>,
+    steps: Range<usize>,
+}
+
+/// A drawn provider: the primary, or fallback `n` (keys are a range of [`Draw::keys`]).
+#[derive(Debug, Clone)]
+struct DrawnProvider {
+    strategy: Strategy,
+    keys: Range<usize>,
+    fallback_for: Option<Class>,
+}
+
+/// The policy knobs a seed draws, over the preset under test.
+#[derive(Debug, Clone, Copy, Default)]
+struct Budgets {
+    max_retries: Option<u32>,
+    max_attempts: Option<u32>,
+    deadline_ms: Option<u64>,
+    max_wait_ms: Option<u64>,
+}
+
+/// The world of one seed, as drawn: plain data, turned into a scenario (for shrinking and
+/// files) or straight into the simulator's world (the explorer's hot path).
+#[derive(Debug, Clone)]
+struct Draw {
+    seed: u64,
+    providers: Vec<DrawnProvider>,
+    keys: Vec<DrawnKey>,
+    steps: Vec<Drawn>,
+    budgets: Budgets,
+    at: Vec<u64>,
+}
+
+/// The latency of a step that draws none (the scenario's `latency_ms`).
+const LATENCY_MS: u64 = 50;
+
+fn key_label(provider: usize, i: usize) -> String {
+    if provider == 0 {
+        format!("k{}", i + 1)
     } else {
-        s.template = template;
-        Step::Full(s)
+        format!("f{provider}k{}", i + 1)
+    }
+}
+
+fn provider_name(provider: usize) -> String {
+    if provider == 0 {
+        "primary".to_owned()
+    } else {
+        format!("fallback{provider}")
+    }
+}
+
+impl Draw {
+    fn scenario(&self) -> Scenario {
+        let providers = self
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| ProviderDef {
+                name: provider_name(pi),
+                strategy: p.strategy,
+                keys: self.keys[p.keys.clone()]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| KeyDef {
+                        label: key_label(pi, i),
+                        secret: None,
+                        priority: k.priority,
+                        group: k.group.map(|g| format!("g{g}")),
+                        script: self.steps[k.steps.clone()]
+                            .iter()
+                            .map(Drawn::step)
+                            .collect(),
+                    })
+                    .collect(),
+                fallback_for: p.fallback_for.map(|c| vec![c]),
+            })
+            .collect();
+        let b = &self.budgets;
+        let mut policy = serde_json::Map::new();
+        policy.insert("preset".into(), json!("reference"));
+        if let Some(n) = b.max_retries {
+            policy.insert("max_retries".into(), json!(n));
+        }
+        if let Some(n) = b.max_attempts {
+            policy.insert("max_attempts".into(), json!(n));
+        }
+        if let Some(n) = b.deadline_ms {
+            policy.insert("deadline_ms".into(), json!(n));
+        }
+        if let Some(n) = b.max_wait_ms {
+            policy.insert("max_wait_ms".into(), json!(n));
+        }
+        Scenario {
+            name: format!("explore-{}", self.seed),
+            description: format!("drawn by `keypool explore --seed {}`", self.seed),
+            seed: self.seed,
+            latency_ms: LATENCY_MS,
+            providers,
+            policy: Some(serde_json::Value::Object(policy)),
+            workload: Workload {
+                at_ms: self.at.clone(),
+                ..Workload::default()
+            },
+            expect: Expect::default(),
+            mutants: BTreeMap::new(),
+        }
+    }
+
+    fn world(&self, preset_name: &str) -> Result<World, String> {
+        let Some(mut policy) = preset(preset_name) else {
+            // The scenario path words the error (and lists the presets).
+            return scenario::world(&self.scenario(), Some(preset_name));
+        };
+        let b = self.budgets;
+        policy.max_retries = b.max_retries.unwrap_or(policy.max_retries);
+        policy.max_attempts = b.max_attempts.unwrap_or(policy.max_attempts);
+        policy.deadline_ms = b.deadline_ms.unwrap_or(policy.deadline_ms);
+        policy.max_wait_ms = b.max_wait_ms.unwrap_or(policy.max_wait_ms);
+        let mut providers = Vec::with_capacity(self.providers.len());
+        let mut scripts = Vec::with_capacity(self.keys.len());
+        for (pi, p) in self.providers.iter().enumerate() {
+            let mut keys = Vec::with_capacity(p.keys.len());
+            for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
+                keys.push(PoolKey {
+                    label: key_label(pi, i),
+                    priority: k.priority,
+                    group: k.group.map(|g| format!("g{g}")),
+                });
+                let steps = self.steps[k.steps.clone()]
+                    .iter()
+                    .map(|d| d.script_step(LATENCY_MS))
+                    .collect::<Result<_, _>>()?;
+                scripts.push(Script { steps });
+            }
+            providers.push(ProviderSpec {
+                name: provider_name(pi),
+                keys,
+                strategy: p.strategy,
+                fallback_for: p.fallback_for.map(|c| vec![c]),
+            });
+        }
+        Ok(World {
+            name: format!("explore-{}", self.seed),
+            seed: self.seed,
+            providers,
+            policy,
+            secrets: vec![None; scripts.len()],
+            scripts,
+            arrivals: self.at.clone(),
+        })
     }
 }
 
@@ -204,6 +461,23 @@ fn compact(mut s: StepDef) -> Step {
 /// assert_ne!(a, keypool::explore::generate(43));
 /// ```
 pub fn generate(seed: u64) -> Scenario {
+    draw(seed).scenario()
+}
+
+/// The world of one seed on `preset`, ready to simulate: the same world as
+/// `scenario::world(&generate(seed), Some(preset))`, drawn without the scenario in between.
+///
+/// ```
+/// use keypool::explore::{generate, world};
+/// let direct = world(42, "hermes").unwrap();
+/// assert_eq!(direct, keypool::scenario::world(&generate(42), Some("hermes")).unwrap());
+/// assert!(world(42, "no-such-preset").unwrap_err().contains("unknown preset"));
+/// ```
+pub fn world(seed: u64, preset: &str) -> Result<World, String> {
+    draw(seed).world(preset)
+}
+
+fn draw(seed: u64) -> Draw {
     // Pool.
     let mut r = rng(seed, Part::Pool);
     let n_keys = [1usize, 2, 2, 3, 3, 4, 5, 6, 8, 10, 16, 25, 50][r.random_range(0..13)];
@@ -222,7 +496,7 @@ pub fn generate(seed: u64) -> Scenario {
 
     // Mix: which kinds are on, at which integer ratios.
     let mut rm = rng(seed, Part::Mix);
-    let mut mix: Vec<(Kind, u32)> = Vec::new();
+    let mut mix: Vec<(Kind, u32)> = Vec::with_capacity(KINDS.len());
     for k in KINDS {
         let on = k == Kind::Ok || rm.random_range(0..2) == 0;
         if on {
@@ -244,9 +518,10 @@ pub fn generate(seed: u64) -> Scenario {
         }
         Kind::Ok
     };
-    let script = |r: &mut ChaCha8Rng| -> Vec<Step> {
+    let mut steps = Vec::with_capacity(n_keys * 3);
+    let mut script = |r: &mut ChaCha8Rng| -> Range<usize> {
+        let first = steps.len();
         let len = r.random_range(1..=4);
-        let mut steps = Vec::new();
         for i in 0..len {
             let mut s = step_of(draw_kind(r), r);
             if i + 1 < len {
@@ -256,97 +531,109 @@ pub fn generate(seed: u64) -> Scenario {
                     s.times = Some(r.random_range(1..=3));
                 }
             }
-            steps.push(compact(s));
+            steps.push(s);
         }
-        steps
+        first..steps.len()
     };
-    let mut keys = Vec::new();
-    for i in 0..n_keys {
-        keys.push(KeyDef {
-            label: format!("k{}", i + 1),
-            secret: None,
-            priority: if priorities { rs.random_range(0..3) } else { 0 },
-            group: (groups > 0 && rs.random_range(0..2) == 0)
-                .then(|| format!("g{}", rs.random_range(1..=groups))),
-            script: script(&mut rs),
+    let mut keys = Vec::with_capacity(n_keys + 6);
+    for _ in 0..n_keys {
+        let priority = if priorities { rs.random_range(0..3) } else { 0 };
+        let group = (groups > 0 && rs.random_range(0..2) == 0).then(|| rs.random_range(1..=groups));
+        keys.push(DrawnKey {
+            priority,
+            group,
+            steps: script(&mut rs),
         });
     }
-    let mut providers = vec![ProviderDef {
-        name: "primary".into(),
+    let mut providers = vec![DrawnProvider {
         strategy,
-        keys,
+        keys: 0..n_keys,
         fallback_for: None,
     }];
 
     // Chain.
     let mut rc = rng(seed, Part::Chain);
     let fallbacks = [0usize, 0, 1, 1, 2][rc.random_range(0..5)];
-    for f in 0..fallbacks {
+    for _ in 0..fallbacks {
         let n = rc.random_range(1..=3);
-        let keys = (0..n)
-            .map(|i| KeyDef {
-                label: format!("f{}k{}", f + 1, i + 1),
-                secret: None,
+        let first = keys.len();
+        for _ in 0..n {
+            keys.push(DrawnKey {
                 priority: 0,
                 group: None,
-                script: script(&mut rc),
-            })
-            .collect();
+                steps: script(&mut rc),
+            });
+        }
         let fallback_for = (rc.random_range(0..4) == 0)
-            .then(|| vec![[Class::ContentPolicy, Class::ContextOverflow][rc.random_range(0..2)]]);
-        providers.push(ProviderDef {
-            name: format!("fallback{}", f + 1),
+            .then(|| [Class::ContentPolicy, Class::ContextOverflow][rc.random_range(0..2)]);
+        providers.push(DrawnProvider {
             strategy: Strategy::FillFirst,
-            keys,
+            keys: first..keys.len(),
             fallback_for,
         });
     }
 
     // Policy budgets.
     let mut rp = rng(seed, Part::Policy);
-    let mut policy = serde_json::Map::new();
-    policy.insert("preset".into(), json!("reference"));
+    let mut budgets = Budgets::default();
     if rp.random_range(0..2) == 0 {
-        policy.insert("max_retries".into(), json!(rp.random_range(0..=5)));
+        budgets.max_retries = Some(rp.random_range(0..=5));
     }
     if rp.random_range(0..3) == 0 {
-        policy.insert("max_attempts".into(), json!(rp.random_range(3..=32)));
+        budgets.max_attempts = Some(rp.random_range(3..=32));
     }
     if rp.random_range(0..3) == 0 {
-        policy.insert(
-            "deadline_ms".into(),
-            json!([5_000, 30_000, 120_000, 600_000][rp.random_range(0..4)]),
-        );
+        budgets.deadline_ms = Some([5_000, 30_000, 120_000, 600_000][rp.random_range(0..4)]);
     }
     if rp.random_range(0..3) == 0 {
-        policy.insert(
-            "max_wait_ms".into(),
-            json!([1_000, 10_000, 60_000, 300_000][rp.random_range(0..4)]),
-        );
+        budgets.max_wait_ms = Some([1_000, 10_000, 60_000, 300_000][rp.random_range(0..4)]);
     }
 
     // Workload: bursts and gaps, so requests overlap sometimes.
     let mut rw = rng(seed, Part::Workload);
     let n_req = [1usize, 2, 3, 5, 8, 12, 20, 30][rw.random_range(0..8)];
     let mut t = 0u64;
-    let mut at = Vec::new();
+    let mut at = Vec::with_capacity(n_req);
     for _ in 0..n_req {
         at.push(t);
         t += [0u64, 10, 100, 1_000, 10_000, 61_000, 600_000, 1_900_000][rw.random_range(0..8)];
     }
 
-    Scenario {
-        name: format!("explore-{seed}"),
-        description: format!("drawn by `keypool explore --seed {seed}`"),
+    Draw {
         seed,
-        latency_ms: 50,
         providers,
-        policy: Some(serde_json::Value::Object(policy)),
-        workload: Workload {
-            at_ms: at,
-            ..Workload::default()
-        },
-        expect: Expect::default(),
-        mutants: BTreeMap::new(),
+        keys,
+        steps,
+        budgets,
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The explorer's hot path (drawn straight into a world) and the scenario path (drawn,
+    /// written as a scenario, validated and built) give the same world, reply for reply.
+    #[test]
+    fn drawn_worlds_equal_the_worlds_of_their_scenarios() {
+        for seed in 1..=1500 {
+            let sc = generate(seed);
+            for preset in ["reference", "hermes", "litellm", "hermes-16830"] {
+                let direct = world(seed, preset).unwrap();
+                let via = scenario::world(&sc, Some(preset)).unwrap();
+                assert_eq!(direct, via, "seed {seed} on {preset}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_drawn_scenario_survives_its_file_form() {
+        for seed in 1..=200 {
+            let sc = generate(seed);
+            let text = serde_json::to_string_pretty(&sc).unwrap();
+            let back = scenario::parse(&text, "drawn.json").unwrap();
+            assert_eq!(back, sc, "seed {seed}");
+        }
     }
 }

@@ -4,11 +4,12 @@
 mod generate;
 mod shrink;
 
-pub use generate::{generate, Kind, KINDS};
+pub use generate::{generate, world, Kind, KINDS};
 pub use shrink::shrink;
 
 use crate::invariants::Violation;
 use crate::scenario::{self, MutantExpect, Scenario};
+use crate::sim::world::World;
 use crate::sim::{self, Options};
 use crate::trace::Event;
 
@@ -28,28 +29,31 @@ pub struct SeedReport {
 /// Runs a scenario's world on `preset` and checks every trace invariant (and, when asked,
 /// determinism: a second run must give the same trace).
 pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<SeedReport, String> {
-    let world = scenario::world(sc, Some(preset))?;
+    Ok(check(&scenario::world(sc, Some(preset))?, determinism))
+}
+
+fn check(world: &World, determinism: bool) -> SeedReport {
     let opts = Options {
         record: true,
         classify_once: true,
     };
-    let out = sim::run_with(&world, opts);
-    let mut violations = crate::check::trace_violations(&world, &out);
+    let out = sim::run_with(world, opts);
+    let mut violations = crate::check::trace_violations(world, &out);
     if determinism {
         let jsonl = crate::trace::to_jsonl(&out.trace, &out.names);
-        violations.extend(crate::check::determinism(&world, &jsonl, opts));
+        violations.extend(crate::check::determinism(world, &jsonl, opts));
     }
     let attempts = out
         .trace
         .iter()
         .filter(|e| matches!(e, Event::Attempt { .. }))
         .count();
-    Ok(SeedReport {
-        seed: sc.seed,
+    SeedReport {
+        seed: world.seed,
         requests: world.arrivals.len(),
         attempts,
         violations,
-    })
+    }
 }
 
 /// Draws and checks the world of one seed.
@@ -60,7 +64,7 @@ pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<See
 /// assert!(r.requests >= 1);
 /// ```
 pub fn run_seed(seed: u64, preset: &str, determinism: bool) -> Result<SeedReport, String> {
-    check_world(&generate(seed), preset, determinism)
+    Ok(check(&world(seed, preset)?, determinism))
 }
 
 /// A shrunk violation, ready to write as a scenario file.

@@ -440,7 +440,7 @@ fn unknown_template(name: &str) -> Invalid {
     )
 }
 
-fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
+pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
     let def = match s {
         // A bare template name: the shared reply as it is (no status, headers or wait to set).
         Step::Template(name) => {
