@@ -167,9 +167,10 @@ impl Drawn {
     /// The simulator's step: the reply the scenario step would build (built once per thread
     /// through the scenario code itself, so the two cannot drift apart), and its schedule.
     fn script_step(&self, default_latency: u64) -> Result<ScriptStep, String> {
-        type Memo = BTreeMap<ReplyKey, Arc<Reply>>;
+        // Looked up for every drawn step, never iterated: a hash map keeps it cheap.
+        type Memo = rustc_hash::FxHashMap<ReplyKey, Arc<Reply>>;
         thread_local! {
-            static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
+            static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
         }
         let key = self.reply_key();
         let reply = match MEMO.with_borrow(|m| m.get(&key).cloned()) {

@@ -7,7 +7,6 @@ use super::{Context, Violation, QUOTA_MIN_BENCH_MS};
 const REFERENCE_PROBE_MS: u64 = 1_800_000;
 use crate::class::Class;
 use crate::trace::{Decision, Event, KeyId, ReqId};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
 struct KeyModel {
@@ -56,48 +55,53 @@ struct ReqModel {
 
 struct Walker<'a> {
     ctx: &'a Context<'a>,
-    /// Each provider's keys, and each key's provider.
-    provider_keys: Vec<Vec<KeyId>>,
+    /// Each provider's keys (global ids are given provider by provider, so a range), and
+    /// each key's provider.
+    provider_keys: Vec<std::ops::Range<KeyId>>,
     key_provider: Vec<u32>,
-    /// Each key's quota group: the keys of its provider with the same group name, or itself.
-    group_of: Vec<u32>,
-    groups: Vec<Vec<KeyId>>,
+    /// Each key's quota group: the keys of its provider with the same group name, or itself;
+    /// a group is a span of `group_keys`.
+    group_of: Vec<(u32, u32)>,
+    group_keys: Vec<KeyId>,
     keys: Vec<KeyModel>,
-    reqs: BTreeMap<ReqId, ReqModel>,
+    /// Requests by id (the engine numbers them from 0), `None` until started.
+    reqs: Vec<Option<ReqModel>>,
     out: Vec<Violation>,
 }
 
 pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
-    let mut provider_keys = Vec::new();
+    let mut provider_keys = Vec::with_capacity(ctx.providers.len());
     let mut key_provider = Vec::new();
-    let mut group_of = Vec::new();
-    let mut groups: Vec<Vec<KeyId>> = Vec::new();
-    let mut named: Vec<(u32, &str, u32)> = Vec::new(); // (provider, name, group)
+    // (provider, group name or none, key): sorted, each group's keys are side by side.
+    let mut by_group: Vec<(u32, Option<&str>, KeyId)> = Vec::new();
     let mut n = 0u32;
     for (pi, p) in ctx.providers.iter().enumerate() {
-        let mut mine = Vec::new();
+        let first = n;
         for k in &p.keys {
-            let g = match &k.group {
-                Some(name) => match named.iter().find(|(q, m, _)| *q == pi as u32 && m == name) {
-                    Some(&(_, _, g)) => g,
-                    None => {
-                        named.push((pi as u32, name, groups.len() as u32));
-                        groups.push(Vec::new());
-                        groups.len() as u32 - 1
-                    }
-                },
-                None => {
-                    groups.push(Vec::new());
-                    groups.len() as u32 - 1
-                }
-            };
-            groups[g as usize].push(n);
-            group_of.push(g);
+            by_group.push((pi as u32, k.group.as_deref(), n));
             key_provider.push(pi as u32);
-            mine.push(n);
             n += 1;
         }
-        provider_keys.push(mine);
+        provider_keys.push(first..n);
+    }
+    // A key without a group is a group of its own: `None` sorts first, then by key.
+    by_group.sort_unstable();
+    let mut group_of = vec![(0, 0); n as usize];
+    let group_keys: Vec<KeyId> = by_group.iter().map(|e| e.2).collect();
+    let mut i = 0;
+    while i < by_group.len() {
+        let (p, g, _) = by_group[i];
+        let len = match g {
+            None => 1,
+            Some(_) => by_group[i..]
+                .iter()
+                .take_while(|e| e.0 == p && e.1 == g)
+                .count(),
+        };
+        for e in &by_group[i..i + len] {
+            group_of[e.2 as usize] = (i as u32, len as u32);
+        }
+        i += len;
     }
     let n = n as usize;
     let mut w = Walker {
@@ -105,15 +109,17 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         provider_keys,
         key_provider,
         group_of,
-        groups,
+        group_keys,
         keys: vec![KeyModel::default(); n],
-        reqs: BTreeMap::new(),
+        reqs: Vec::new(),
         out: Vec::new(),
     };
     for e in trace {
         w.event(e);
     }
-    for (&r, m) in &w.reqs {
+    for (r, m) in w.reqs.iter().enumerate() {
+        let Some(m) = m else { continue };
+        let r = r as ReqId;
         if !m.ended {
             w.out.push(Violation {
                 invariant: "terminates",
@@ -123,6 +129,9 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
                 message: format!("request {r} never ended ({} attempts made)", m.attempts),
             });
         }
+    }
+    if w.out.is_empty() {
+        return w.out;
     }
     let labels: Vec<&str> = ctx
         .providers
@@ -177,13 +186,20 @@ impl Walker<'_> {
 
     /// The key's quota group (the key alone when it has none).
     fn group(&self, k: KeyId) -> &[KeyId] {
-        &self.groups[self.group_of[k as usize] as usize]
+        let (first, len) = self.group_of[k as usize];
+        &self.group_keys[first as usize..(first + len) as usize]
     }
 
-    fn provider_keys(&self, p: u32) -> &[KeyId] {
-        self.provider_keys
-            .get(p as usize)
-            .map_or(&[], Vec::as_slice)
+    fn provider_keys(&self, p: u32) -> std::ops::Range<KeyId> {
+        self.provider_keys.get(p as usize).cloned().unwrap_or(0..0)
+    }
+
+    fn req(&self, r: ReqId) -> Option<&ReqModel> {
+        self.reqs.get(r as usize).and_then(Option::as_ref)
+    }
+
+    fn req_mut(&mut self, r: ReqId) -> Option<&mut ReqModel> {
+        self.reqs.get_mut(r as usize).and_then(Option::as_mut)
     }
 
     fn ready(&self, k: KeyId, t: u64) -> bool {
@@ -218,18 +234,19 @@ impl Walker<'_> {
     fn event(&mut self, e: &Event) {
         match *e {
             Event::RequestStart { t, req, provider } => {
-                self.reqs.insert(
-                    req,
-                    ReqModel {
-                        start: t,
-                        provider,
-                        retries_provider: provider,
-                        ..ReqModel::default()
-                    },
-                );
-                let size = self.provider_keys(provider).len() as u32;
-                for i in 0..size as usize {
-                    let k = self.provider_keys[provider as usize][i];
+                let at = req as usize;
+                if self.reqs.len() <= at {
+                    self.reqs.resize_with(at + 1, || None);
+                }
+                self.reqs[at] = Some(ReqModel {
+                    start: t,
+                    provider,
+                    retries_provider: provider,
+                    ..ReqModel::default()
+                });
+                let keys = self.provider_keys(provider);
+                let size = keys.len() as u32;
+                for k in keys {
                     let m = &mut self.keys[k as usize];
                     if m.disabled && !m.probe_outstanding && m.probe_due.max(m.bench_until) <= t {
                         m.overdue_requests += 1;
@@ -327,7 +344,7 @@ impl Walker<'_> {
         reason: Class,
         what: &str,
     ) {
-        let r = self.reqs.get(&req);
+        let r = self.req(req);
         let logged = r.and_then(|r| r.attempt_log.iter().find(|e| e.0 == attempt));
         let served = logged.map(|e| e.1).filter(|&k| k != NO_KEY);
         // A key-level failure benches the whole quota group, whatever reason was already in
@@ -352,14 +369,14 @@ impl Walker<'_> {
                 format!("{what} of key #{key} names an attempt that never happened"),
             ),
         }
-        if let Some(r) = self.reqs.get_mut(&req) {
+        if let Some(r) = self.req_mut(req) {
             r.caused.push(attempt);
         }
     }
 
     fn attempt(&mut self, t: u64, req: ReqId, attempt: u32, provider: u32, key: KeyId) {
         let (max_attempts, deadline) = (self.ctx.policy.max_attempts, self.ctx.policy.deadline_ms);
-        let Some(r) = self.reqs.get_mut(&req) else {
+        let Some(r) = self.req_mut(req) else {
             return;
         };
         r.attempts += 1;
@@ -489,9 +506,9 @@ impl Walker<'_> {
             _ => None,
         };
         if let Some(until) = implied {
-            let g = self.group_of[key as usize] as usize;
-            for &k in &self.groups[g] {
-                let m = &mut self.keys[k as usize];
+            let (first, len) = self.group_of[key as usize];
+            for i in first..first + len {
+                let m = &mut self.keys[self.group_keys[i as usize] as usize];
                 m.bench_until = m.bench_until.max(until);
             }
         }
@@ -516,7 +533,7 @@ impl Walker<'_> {
             m.disabled = false;
             m.probe_outstanding = false;
         }
-        let Some(r) = self.reqs.get_mut(&req) else {
+        let Some(r) = self.req_mut(req) else {
             return;
         };
         r.last = Some((class, attempt, key, provider));
@@ -546,7 +563,7 @@ impl Walker<'_> {
         provider: u32,
     ) {
         let (max_attempts, deadline) = (self.ctx.policy.max_attempts, self.ctx.policy.deadline_ms);
-        let Some(r) = self.reqs.get_mut(&req) else {
+        let Some(r) = self.req_mut(req) else {
             return;
         };
         if provider != r.retries_provider {
@@ -619,14 +636,11 @@ impl Walker<'_> {
                     && attempts < max_attempts
                     && t < start.saturating_add(deadline)
                 {
-                    let tried = self.reqs.get(&req).map_or(&[][..], |r| &r.tried[..]);
-                    let untried: Vec<KeyId> = self
-                        .provider_keys(cur)
-                        .iter()
-                        .copied()
-                        .filter(|k| self.ready(*k, t) && !tried.contains(&(cur, *k)))
-                        .collect();
-                    if !untried.is_empty() {
+                    let tried = self.req(req).map_or(&[][..], |r| &r.tried[..]);
+                    let untried = |k: &KeyId| self.ready(*k, t) && !tried.contains(&(cur, *k));
+                    // Counted first: the list is only written when there is something to say.
+                    if self.provider_keys(cur).any(|k| untried(&k)) {
+                        let untried: Vec<KeyId> = self.provider_keys(cur).filter(untried).collect();
                         self.v("pool_walk_complete", Some(req), None, t, format!("gave up on the pool after {class} with {} ready key(s) never tried: {}", untried.len(), untried.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(", ")));
                     }
                 }
@@ -635,7 +649,7 @@ impl Walker<'_> {
     }
 
     fn end(&mut self, t: u64, req: ReqId, success: bool, class: Class, ready_at: Option<u64>) {
-        let Some(r) = self.reqs.get_mut(&req) else {
+        let Some(r) = self.req_mut(req) else {
             return;
         };
         r.ended = true;
