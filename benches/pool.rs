@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 fn pool(n: usize, s: Strategy, benched_pct: usize) -> Pool {
     let keys = (0..n)
         .map(|i| PoolKey {
-            label: format!("k{i}"),
+            label: format!("k{i}").into(),
             priority: (i % 7) as i64,
             group: None,
         })

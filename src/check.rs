@@ -316,7 +316,7 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
         }
     }
     for (label, ke) in &sc.expect.keys {
-        let Some(id) = names.keys.iter().position(|k| k == label) else {
+        let Some(id) = names.keys.iter().position(|k| **k == **label) else {
             continue;
         };
         let id = id as u32;

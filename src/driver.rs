@@ -95,12 +95,7 @@ pub struct Driver<U> {
 impl<U: Upstream> Driver<U> {
     /// A driver whose virtual time 0 is now. `secrets` are by key id (may be shorter).
     pub fn new(engine: Engine, upstream: U, secrets: Vec<Option<String>>) -> Self {
-        let labels = engine
-            .names()
-            .keys
-            .iter()
-            .map(|l| Arc::from(l.as_str()))
-            .collect();
+        let labels = engine.names().keys.to_vec();
         let secrets = secrets
             .into_iter()
             .map(|s| s.map(|s| Arc::from(s.as_str())))

@@ -141,6 +141,8 @@ pub struct Engine {
     trace: Vec<Event>,
     /// Scratch space for a selection's excluded keys (kept to avoid an allocation per attempt).
     exclude: Vec<u32>,
+    /// The key lists of ended requests, emptied, for the next requests to reuse.
+    spare: Vec<Vec<u32>>,
     /// Record trace events (on by default).
     pub record: bool,
 }
@@ -170,6 +172,7 @@ impl Engine {
             reqs: Vec::new(),
             trace: Vec::new(),
             exclude: Vec::new(),
+            spare: Vec::new(),
             record: true,
         }
     }
@@ -240,15 +243,15 @@ impl Engine {
             provider: primary,
             attempts: 0,
             retries: 0,
-            tried: Vec::new(),
-            banned: Vec::new(),
+            tried: self.spare.pop().unwrap_or_default(),
+            banned: self.spare.pop().unwrap_or_default(),
             allow_tried: false,
             rr_start,
             last_class: None,
             first_ra: None,
             in_flight: None,
             retry_same: None,
-            retried_first: Vec::new(),
+            retried_first: self.spare.pop().unwrap_or_default(),
             fault: None,
             done: false,
         });
@@ -688,7 +691,8 @@ impl Engine {
         self.decide(req, now, Decision::Stop, None);
         let no_attempt = self.reqs[req as usize].attempts == 0;
         let mut earliest: Option<(u64, Class)> = None;
-        let mut keys = Vec::new();
+        let n = self.provs.iter().map(|p| p.pool.len()).sum();
+        let mut keys = Vec::with_capacity(n);
         for prov in &mut self.provs {
             prov.pool.refresh(now);
             if let Some((t, why, _)) = prov.pool.earliest_ready(&[]) {
@@ -725,6 +729,17 @@ impl Engine {
         let r = &mut self.reqs[req as usize];
         r.done = true;
         let attempts = r.attempts;
+        // An ended request never reads its key lists again (`next` stops at `done`).
+        for mut v in [
+            std::mem::take(&mut r.tried),
+            std::mem::take(&mut r.banned),
+            std::mem::take(&mut r.retried_first),
+        ] {
+            if v.capacity() > 0 {
+                v.clear();
+                self.spare.push(v);
+            }
+        }
         self.emit(Event::RequestEnd {
             t: now,
             req,
@@ -771,9 +786,9 @@ mod tests {
     fn keys(n: usize, group: Option<&str>) -> Vec<PoolKey> {
         (0..n)
             .map(|i| PoolKey {
-                label: format!("k{}", i + 1),
+                label: format!("k{}", i + 1).into(),
                 priority: i as i64,
-                group: group.map(str::to_owned),
+                group: group.map(std::sync::Arc::from),
             })
             .collect()
     }

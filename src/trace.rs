@@ -237,19 +237,19 @@ impl Event {
 pub struct Names {
     /// Provider names by index.
     pub providers: Vec<String>,
-    /// Key labels by global key id.
-    pub keys: Vec<String>,
+    /// Key labels by global key id (shared with the pools' keys, not copied).
+    pub keys: Vec<std::sync::Arc<str>>,
 }
 
 impl Names {
     /// A key's label.
     pub fn key(&self, id: KeyId) -> &str {
-        self.keys.get(id as usize).map_or("?", String::as_str)
+        self.keys.get(id as usize).map_or("?", |l| &**l)
     }
 
     /// A provider's name.
     pub fn provider(&self, id: u32) -> &str {
-        self.providers.get(id as usize).map_or("?", String::as_str)
+        self.providers.get(id as usize).map_or("?", |l| &**l)
     }
 }
 

@@ -39,7 +39,7 @@ proptest! {
         priorities in proptest::collection::vec(0i64..3, 12),
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        let keys: Vec<PoolKey> = (0..n).map(|i| PoolKey { label: format!("k{i}"), priority: priorities[i], group: None }).collect();
+        let keys: Vec<PoolKey> = (0..n).map(|i| PoolKey { label: format!("k{i}").into(), priority: priorities[i], group: None }).collect();
         let mut pool = Pool::new(keys.clone(), strategy);
         let mut model = Naive::new(&keys, strategy);
         let mut rng = ChaCha8Rng::from_seed_u64(3);

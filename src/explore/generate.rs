@@ -344,6 +344,27 @@ fn key_label(provider: usize, i: usize) -> String {
     }
 }
 
+/// A drawn key's label (`None`) or group name (`Some(group)`), shared per thread: drawn
+/// worlds name their keys alike, so a world needs no string of its own.
+fn shared_name(provider: usize, i: usize, group: Option<usize>) -> Arc<str> {
+    type Names = BTreeMap<(usize, usize, usize), Arc<str>>;
+    thread_local! {
+        static NAMES: RefCell<Names> = const { RefCell::new(BTreeMap::new()) };
+    }
+    let slot = match group {
+        None => (0, provider, i),
+        Some(g) => (1, g, 0),
+    };
+    NAMES.with_borrow_mut(|m| {
+        m.entry(slot)
+            .or_insert_with(|| match group {
+                None => key_label(provider, i).into(),
+                Some(g) => format!("g{g}").into(),
+            })
+            .clone()
+    })
+}
+
 fn provider_name(provider: usize) -> String {
     if provider == 0 {
         "primary".to_owned()
@@ -425,9 +446,9 @@ impl Draw {
             let mut keys = Vec::with_capacity(p.keys.len());
             for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
                 keys.push(PoolKey {
-                    label: key_label(pi, i),
+                    label: shared_name(pi, i, None),
                     priority: k.priority,
-                    group: k.group.map(|g| format!("g{g}")),
+                    group: k.group.map(|g| shared_name(pi, i, Some(g))),
                 });
                 let steps = self.steps[k.steps.clone()]
                     .iter()

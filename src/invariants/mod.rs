@@ -96,7 +96,7 @@ mod tests {
     fn ctx_parts(strategy: Strategy) -> (Vec<ProviderSpec>, Policy) {
         let keys = (0..3)
             .map(|i| PoolKey {
-                label: format!("k{i}"),
+                label: format!("k{i}").into(),
                 priority: 0,
                 group: None,
             })

@@ -136,7 +136,7 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
     let labels: Vec<&str> = ctx
         .providers
         .iter()
-        .flat_map(|p| p.keys.iter().map(|k| k.label.as_str()))
+        .flat_map(|p| p.keys.iter().map(|k| &*k.label))
         .collect();
     for v in &mut w.out {
         v.message = with_labels(&v.message, &labels);

@@ -10,6 +10,7 @@ use rand::Rng;
 use ranks::RankSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use wake::Wakeups;
 
 pub mod ranks;
@@ -89,15 +90,16 @@ impl KeyState {
     }
 }
 
-/// A key as the pool knows it (the secret stays with the caller).
+/// A key as the pool knows it (the secret stays with the caller). Labels and group names are
+/// shared strings: a pool, its engine's names and a world hold one copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolKey {
     /// Label shown in traces.
-    pub label: String,
+    pub label: Arc<str>,
     /// Lower comes first.
     pub priority: i64,
     /// Keys of one account share benches for quota and rate limits.
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
 }
 
 /// A provider's pool.
@@ -105,7 +107,7 @@ pub struct PoolKey {
 /// ```
 /// use keypool::pool::{Pool, PoolKey, SeedU64, Strategy};
 /// use keypool::Class;
-/// let keys = (0..3).map(|i| PoolKey { label: format!("k{i}"), priority: 0, group: None }).collect();
+/// let keys = (0..3).map(|i| PoolKey { label: format!("k{i}").into(), priority: 0, group: None }).collect();
 /// let mut pool = Pool::new(keys, Strategy::FillFirst);
 /// let mut rng = rand_chacha::ChaCha8Rng::from_seed_u64(1);
 /// assert_eq!(pool.select(0, &[], 0, &mut rng), Some(0));
@@ -174,7 +176,7 @@ impl Pool {
         let mut groups: Vec<Vec<u32>> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             if let Some(g) = &k.group {
-                let gi = match names.iter().position(|x| x == g) {
+                let gi = match names.iter().position(|x| *x == &**g) {
                     Some(p) => p,
                     None => {
                         names.push(g);
@@ -603,7 +605,7 @@ mod tests {
     fn pool(n: usize, s: Strategy) -> Pool {
         let keys = (0..n)
             .map(|i| PoolKey {
-                label: format!("k{i}"),
+                label: format!("k{i}").into(),
                 priority: 0,
                 group: None,
             })

@@ -544,9 +544,9 @@ pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, Stri
         let mut keys = Vec::new();
         for k in &p.keys {
             keys.push(PoolKey {
-                label: k.label.clone(),
+                label: k.label.as_str().into(),
                 priority: k.priority,
-                group: k.group.clone(),
+                group: k.group.as_deref().map(Arc::from),
             });
             let steps = if k.script.is_empty() {
                 vec![build_step(&Step::Template("ok".into()), sc.latency_ms).map_err(|e| e.1)?]
