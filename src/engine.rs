@@ -177,6 +177,16 @@ impl Engine {
         }
     }
 
+    /// Makes room for `requests` more requests and their trace events up front (a host that
+    /// knows its workload saves the growing).
+    pub fn reserve(&mut self, requests: usize) {
+        self.reqs.reserve(requests);
+        if self.record {
+            // About eight events per request: start, attempts with their replies, decisions, end.
+            self.trace.reserve(requests.saturating_mul(8));
+        }
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy

@@ -53,6 +53,32 @@ struct ReqModel {
     ended: bool,
 }
 
+impl ReqModel {
+    /// A model for a new request, reusing this one's lists (emptied).
+    fn reuse(mut self, start: u64, provider: u32) -> ReqModel {
+        self.attempt_log.clear();
+        self.tried.clear();
+        self.banned.clear();
+        self.caused.clear();
+        ReqModel {
+            start,
+            provider,
+            retries_provider: provider,
+            attempt_log: self.attempt_log,
+            tried: self.tried,
+            banned: self.banned,
+            caused: self.caused,
+            ..ReqModel::default()
+        }
+    }
+}
+
+thread_local! {
+    /// Request models of earlier walks, for their lists to be reused (the explorer walks
+    /// millions of traces; each request would otherwise allocate four small lists).
+    static SPARE: std::cell::RefCell<Vec<ReqModel>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 struct Walker<'a> {
     ctx: &'a Context<'a>,
     /// Each provider's keys (global ids are given provider by provider, so a range), and
@@ -111,7 +137,12 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         group_of,
         group_keys,
         keys: vec![KeyModel::default(); n],
-        reqs: Vec::new(),
+        reqs: Vec::with_capacity(
+            trace
+                .iter()
+                .filter(|e| matches!(e, Event::RequestStart { .. }))
+                .count(),
+        ),
         out: Vec::new(),
     };
     for e in trace {
@@ -130,6 +161,10 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
             });
         }
     }
+    SPARE.with_borrow_mut(|s| {
+        let room = 1024usize.saturating_sub(s.len());
+        s.extend(w.reqs.drain(..).flatten().take(room));
+    });
     if w.out.is_empty() {
         return w.out;
     }
@@ -238,12 +273,8 @@ impl Walker<'_> {
                 if self.reqs.len() <= at {
                     self.reqs.resize_with(at + 1, || None);
                 }
-                self.reqs[at] = Some(ReqModel {
-                    start: t,
-                    provider,
-                    retries_provider: provider,
-                    ..ReqModel::default()
-                });
+                let spare = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+                self.reqs[at] = Some(spare.reuse(t, provider));
                 let keys = self.provider_keys(provider);
                 let size = keys.len() as u32;
                 for k in keys {

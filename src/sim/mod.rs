@@ -100,6 +100,7 @@ fn verdict_of(reply: &Arc<Reply>) -> Verdict {
 pub fn run_with(world: &World, opts: Options) -> SimOutput {
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
     engine.record = opts.record;
+    engine.reserve(world.arrivals.len());
     // With `classify_once`, a step is classified the first time it is delivered, then its
     // verdict is reused (most steps of a big world are never called).
     let mut verdicts: Vec<Vec<Option<crate::class::Verdict>>> = if opts.classify_once {
@@ -112,7 +113,9 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
         Vec::new()
     };
     let mut cursors = vec![Cursor::default(); world.scripts.len()];
-    let mut queue: BinaryHeap<Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
+    // Arrivals, plus an event in flight per started request at most.
+    let mut queue: BinaryHeap<Reverse<(u64, u64, Ev)>> =
+        BinaryHeap::with_capacity(world.arrivals.len() * 2);
     let mut seq = 0u64;
     for &t in &world.arrivals {
         queue.push(Reverse((t, seq, Ev::Arrive)));
