@@ -166,15 +166,10 @@ impl Drawn {
 
     /// The simulator's step: the reply the scenario step would build (built once per thread
     /// through the scenario code itself, so the two cannot drift apart), and its schedule.
-    fn script_step(&self, default_latency: u64) -> Result<ScriptStep, String> {
-        // Looked up for every drawn step, never iterated: a hash map keeps it cheap.
-        type Memo = rustc_hash::FxHashMap<ReplyKey, Arc<Reply>>;
-        thread_local! {
-            static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
-        }
+    fn script_step(&self, shared: &mut Shared) -> Result<ScriptStep, String> {
         let key = self.reply_key();
-        let reply = match MEMO.with_borrow(|m| m.get(&key).cloned()) {
-            Some(r) => r,
+        let reply = match shared.replies.get(&key) {
+            Some(r) => r.clone(),
             None => {
                 let bare = Drawn {
                     latency_ms: None,
@@ -182,16 +177,14 @@ impl Drawn {
                     until_ms: None,
                     ..*self
                 };
-                let built = build_step(&bare.step(), default_latency)
+                let built = build_step(&bare.step(), LATENCY_MS)
                     .map_err(|(f, m)| format!("drawn step{f}: {m}"))?
                     .reply;
-                MEMO.with_borrow_mut(|m| {
-                    // About 14,000 distinct drawn replies; the bound only guards memory.
-                    if m.len() >= 32_768 {
-                        m.clear();
-                    }
-                    m.insert(key, built.clone());
-                });
+                // About 14,000 distinct drawn replies; the bound only guards memory.
+                if shared.replies.len() >= 32_768 {
+                    shared.replies.clear();
+                }
+                shared.replies.insert(key, built.clone());
                 built
             }
         };
@@ -199,9 +192,45 @@ impl Drawn {
             reply,
             times: self.times,
             until_ms: self.until_ms,
-            latency_ms: self.latency_ms.unwrap_or(default_latency),
+            latency_ms: self.latency_ms.unwrap_or(LATENCY_MS),
         })
     }
+}
+
+/// What drawn worlds share, per thread: replies, key labels and group names. Worlds draw from
+/// a few templates and name their keys alike, so a world needs no reply or string of its own.
+#[derive(Default)]
+struct Shared {
+    /// Looked up for every drawn step, never iterated: a hash map keeps it cheap.
+    replies: rustc_hash::FxHashMap<ReplyKey, Arc<Reply>>,
+    /// Key labels by provider, then key.
+    labels: Vec<Vec<Arc<str>>>,
+    /// Group names by number.
+    groups: Vec<Arc<str>>,
+}
+
+impl Shared {
+    fn label(&mut self, provider: usize, i: usize) -> Arc<str> {
+        if self.labels.len() <= provider {
+            self.labels.resize_with(provider + 1, Vec::new);
+        }
+        let names = &mut self.labels[provider];
+        while names.len() <= i {
+            names.push(key_label(provider, names.len()).into());
+        }
+        names[i].clone()
+    }
+
+    fn group(&mut self, g: usize) -> Arc<str> {
+        while self.groups.len() <= g {
+            self.groups.push(format!("g{}", self.groups.len()).into());
+        }
+        self.groups[g].clone()
+    }
+}
+
+thread_local! {
+    static SHARED: RefCell<Shared> = RefCell::new(Shared::default());
 }
 
 /// One scripted step of a kind, with its details drawn from `r`.
@@ -344,27 +373,6 @@ fn key_label(provider: usize, i: usize) -> String {
     }
 }
 
-/// A drawn key's label (`None`) or group name (`Some(group)`), shared per thread: drawn
-/// worlds name their keys alike, so a world needs no string of its own.
-fn shared_name(provider: usize, i: usize, group: Option<usize>) -> Arc<str> {
-    type Names = BTreeMap<(usize, usize, usize), Arc<str>>;
-    thread_local! {
-        static NAMES: RefCell<Names> = const { RefCell::new(BTreeMap::new()) };
-    }
-    let slot = match group {
-        None => (0, provider, i),
-        Some(g) => (1, g, 0),
-    };
-    NAMES.with_borrow_mut(|m| {
-        m.entry(slot)
-            .or_insert_with(|| match group {
-                None => key_label(provider, i).into(),
-                Some(g) => format!("g{g}").into(),
-            })
-            .clone()
-    })
-}
-
 fn provider_name(provider: usize) -> String {
     if provider == 0 {
         "primary".to_owned()
@@ -442,27 +450,31 @@ impl Draw {
         policy.max_wait_ms = b.max_wait_ms.unwrap_or(policy.max_wait_ms);
         let mut providers = Vec::with_capacity(self.providers.len());
         let mut scripts = Vec::with_capacity(self.keys.len());
-        for (pi, p) in self.providers.iter().enumerate() {
-            let mut keys = Vec::with_capacity(p.keys.len());
-            for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
-                keys.push(PoolKey {
-                    label: shared_name(pi, i, None),
-                    priority: k.priority,
-                    group: k.group.map(|g| shared_name(pi, i, Some(g))),
+        SHARED.with_borrow_mut(|shared| {
+            for (pi, p) in self.providers.iter().enumerate() {
+                let mut keys = Vec::with_capacity(p.keys.len());
+                for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
+                    keys.push(PoolKey {
+                        label: shared.label(pi, i),
+                        priority: k.priority,
+                        group: k.group.map(|g| shared.group(g)),
+                    });
+                    let drawn = &self.steps[k.steps.clone()];
+                    let mut steps = Vec::with_capacity(drawn.len());
+                    for d in drawn {
+                        steps.push(d.script_step(shared)?);
+                    }
+                    scripts.push(Script { steps });
+                }
+                providers.push(ProviderSpec {
+                    name: provider_name(pi),
+                    keys,
+                    strategy: p.strategy,
+                    fallback_for: p.fallback_for.map(|c| vec![c]),
                 });
-                let steps = self.steps[k.steps.clone()]
-                    .iter()
-                    .map(|d| d.script_step(LATENCY_MS))
-                    .collect::<Result<_, _>>()?;
-                scripts.push(Script { steps });
             }
-            providers.push(ProviderSpec {
-                name: provider_name(pi),
-                keys,
-                strategy: p.strategy,
-                fallback_for: p.fallback_for.map(|c| vec![c]),
-            });
-        }
+            Ok::<_, String>(())
+        })?;
         Ok(World {
             name: format!("explore-{}", self.seed),
             seed: self.seed,

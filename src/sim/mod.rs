@@ -103,15 +103,16 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
     engine.reserve(world.arrivals.len());
     // With `classify_once`, a step is classified the first time it is delivered, then its
     // verdict is reused (most steps of a big world are never called).
-    let mut verdicts: Vec<Vec<Option<crate::class::Verdict>>> = if opts.classify_once {
-        world
-            .scripts
-            .iter()
-            .map(|s| vec![None; s.steps.len()])
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // One table for every key's steps: key `k`'s step `i` is at `first_step[k] + i`.
+    let mut first_step = Vec::new();
+    let mut verdicts: Vec<Option<Verdict>> = Vec::new();
+    if opts.classify_once {
+        first_step.reserve(world.scripts.len());
+        for s in &world.scripts {
+            first_step.push(verdicts.len());
+            verdicts.resize(verdicts.len() + s.steps.len(), None);
+        }
+    }
     let mut cursors = vec![Cursor::default(); world.scripts.len()];
     // Arrivals, plus an event in flight per started request at most.
     let mut queue: BinaryHeap<Reverse<(u64, u64, Ev)>> =
@@ -137,9 +138,10 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
             Ev::Wake { req } => engine.on_wake(req, now),
             Ev::Deliver { req, key, step } => {
                 let reply = &world.scripts[key as usize].steps[step as usize].reply;
-                match verdicts.get_mut(key as usize) {
-                    Some(v) => {
-                        let verdict = *v[step as usize].get_or_insert_with(|| verdict_of(reply));
+                match first_step.get(key as usize) {
+                    Some(&first) => {
+                        let slot = &mut verdicts[first + step as usize];
+                        let verdict = *slot.get_or_insert_with(|| verdict_of(reply));
                         engine.on_verdict(req, now, reply.status, verdict)
                     }
                     None => engine.on_reply(req, now, reply),
