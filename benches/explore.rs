@@ -1,8 +1,15 @@
 //! `cargo bench --bench explore`: the explorer end to end on the default swarm (draw a world,
-//! simulate it, check every invariant), single thread: seeds per second and attempts per second.
+//! simulate it, check every invariant), single thread: seeds per second and attempts per second,
+//! with the binary's allocator (mimalloc) unless built with `--no-default-features`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keypool::explore::run_seed;
+
+// The allocator of the `keypool` binary, so this measures what `keypool explore` does;
+// `--no-default-features` measures the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SEEDS: u64 = 200;
 

@@ -88,7 +88,7 @@ fn verdict_of(reply: &Arc<Reply>) -> Verdict {
     }
     let v = crate::classify(reply);
     MEMO.with_borrow_mut(|m| {
-        if m.len() >= 4096 {
+        if m.len() >= 32_768 {
             m.clear();
         }
         m.insert(at, (reply.clone(), v));
