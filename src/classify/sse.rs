@@ -29,7 +29,13 @@ pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
     let mut name: Option<&str> = None;
     let mut data: Cow<'_, str> = Cow::Borrowed("");
     let mut has_data = false;
-    for line in body.split('\n') {
+    // Lines found with memchr: a stream is mostly long `data:` lines, so the search for the
+    // next newline is most of the splitting.
+    let mut from = 0;
+    let ends = memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len()));
+    for end in ends {
+        let line = &body[from..end];
+        from = end + 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.is_empty() {
             if has_data || name.is_some() {

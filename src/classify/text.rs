@@ -647,13 +647,20 @@ const RAW_CUES: &[&str] = &[
 /// How many cue positions one scan keeps; more cues than this in one error is junk.
 const MAX_CUES: usize = 4;
 
+/// The flag of a transition entry whose next row matches some list.
+const MATCHES: u32 = 1 << 31;
+
 /// Every phrase list as one table-driven automaton: one dependent load per byte, no
 /// per-match callbacks. Built from `aho-corasick`'s DFA, re-laid out so that each row holds
 /// the lists matched on entering the state followed by the next row per byte class.
+///
+/// A transition entry is the next row's offset, with [`MATCHES`] set when that row matches
+/// some list: most bytes lead to rows that match nothing, so the row's mask is read only
+/// when the flag says so (one load per byte on the common path, not two).
 struct Matcher {
     /// Byte → column in a row (1 + byte class).
     col: [u8; 256],
-    /// Rows of `width` entries: `[lists mask, next row offset per class...]`.
+    /// Rows of `width` entries: `[lists mask, next row offset | MATCHES per class...]`.
     table: Vec<u32>,
     start: u32,
     /// The longest phrase, in bytes.
@@ -730,7 +737,12 @@ impl Matcher {
             }
             for c in 0..reps.len() {
                 let next = transitions[row * reps.len() + c];
-                table[base + 1 + c] = u32::try_from(next * width).expect("table fits u32");
+                let offset = u32::try_from(next * width)
+                    .ok()
+                    .filter(|o| o & MATCHES == 0)
+                    .expect("table fits 31 bits");
+                let matches = dfa.is_match(order[next]);
+                table[base + 1 + c] = offset | if matches { MATCHES } else { 0 };
             }
         }
         Matcher {
@@ -760,25 +772,35 @@ impl Matcher {
         let (mut ma, mut mb) = (t[ra], t[rb]);
         let mut cues_b = Cues::default();
         for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-            ra = t[ra + usize::from(self.col[usize::from(x)])] as usize;
-            rb = t[rb + usize::from(self.col[usize::from(y)])] as usize;
-            let (ha, hb) = (t[ra], t[rb]);
-            ma |= ha;
-            mb |= hb;
-            cues.note(ha, i + 1);
-            // The second half reports only what ends past the first half's end.
-            if i >= overlap {
-                cues_b.note(hb, mid - overlap + i + 1);
+            let ea = t[ra + usize::from(self.col[usize::from(x)])];
+            let eb = t[rb + usize::from(self.col[usize::from(y)])];
+            ra = (ea & !MATCHES) as usize;
+            rb = (eb & !MATCHES) as usize;
+            if ea & MATCHES != 0 {
+                let ha = t[ra];
+                ma |= ha;
+                cues.note(ha, i + 1);
+            }
+            // The second half reports only cues that end past the first half's end.
+            if eb & MATCHES != 0 {
+                let hb = t[rb];
+                mb |= hb;
+                if i >= overlap {
+                    cues_b.note(hb, mid - overlap + i + 1);
+                }
             }
         }
         // `b` is longer by the overlap: finish it alone from where the lockstep stopped.
         let rest = a.len();
         let mut row = rb;
         for (i, &y) in b.iter().enumerate().skip(rest) {
-            row = t[row + usize::from(self.col[usize::from(y)])] as usize;
-            let h = t[row];
-            mb |= h;
-            cues_b.note(h, mid - overlap + i + 1);
+            let e = t[row + usize::from(self.col[usize::from(y)])];
+            row = (e & !MATCHES) as usize;
+            if e & MATCHES != 0 {
+                let h = t[row];
+                mb |= h;
+                cues_b.note(h, mid - overlap + i + 1);
+            }
         }
         for at in cues_b.at.into_iter().flatten() {
             cues.push(at);
@@ -792,10 +814,13 @@ impl Matcher {
         let mut row = self.start as usize;
         let mut mask = t[row];
         for (i, &b) in hay.iter().enumerate() {
-            row = t[row + usize::from(self.col[usize::from(b)])] as usize;
-            let here = t[row];
-            mask |= here;
-            cues.note(here, i + 1);
+            let e = t[row + usize::from(self.col[usize::from(b)])];
+            row = (e & !MATCHES) as usize;
+            if e & MATCHES != 0 {
+                let here = t[row];
+                mask |= here;
+                cues.note(here, i + 1);
+            }
         }
         mask
     }
