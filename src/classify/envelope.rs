@@ -22,9 +22,15 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
     if !(head.starts_with("\"error\"") || head.starts_with("\"type\"")) {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let env = Envelope.deserialize(&mut de).ok()?;
-    de.end().ok()?;
+    let env = match scan(text) {
+        Some(env) => env,
+        None => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let env = Envelope.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            env
+        }
+    };
     let Fields {
         message,
         kind,
@@ -35,7 +41,7 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
     if !(flat(&message) && flat(&kind) && flat(&code) && flat(&status)) {
         return None;
     }
-    if matches!(&message, Some(J::String(m)) if m.contains('{')) {
+    if matches!(&message, Some(J::String(m)) if memchr::memchr(b'{', m.as_bytes()).is_some()) {
         // Errors wrapped as JSON text are unwrapped by the general reader.
         return None;
     }
@@ -61,11 +67,163 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
     })
 }
 
+/// The envelope read byte by byte, for the plainest documents only: strings without escapes,
+/// `null`, `true`, `false` and small non-negative integers as values. Anything else (an
+/// escape, another number, a nested value, a repeated key) is `None`, and serde_json reads
+/// the document instead; so this answers only where serde_json would read the same values.
+fn scan(text: &str) -> Option<Env<'_>> {
+    let mut s = Scan {
+        str: text,
+        text: text.as_bytes(),
+        at: 0,
+    };
+    let mut env = Env {
+        error: None,
+        typed: false,
+    };
+    let mut seen = (false, false, false);
+    s.object(|s, key| {
+        match key {
+            "error" if !seen.0 => {
+                seen.0 = true;
+                let mut out = Fields::default();
+                let mut param = false;
+                s.object(|s, key| {
+                    let slot = match key {
+                        "message" => &mut out.message,
+                        "type" => &mut out.kind,
+                        "code" => &mut out.code,
+                        "status" => &mut out.status,
+                        "param" if !param => {
+                            param = true;
+                            s.scalar()?;
+                            return Some(());
+                        }
+                        _ => return None,
+                    };
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(s.scalar()?);
+                    Some(())
+                })?;
+                env.error = Some(out);
+            }
+            "type" if !seen.1 => {
+                seen.1 = true;
+                match s.scalar()? {
+                    J::String(t) if t == "error" => env.typed = true,
+                    _ => return None,
+                }
+            }
+            "request_id" if !seen.2 => {
+                seen.2 = true;
+                s.scalar()?;
+            }
+            _ => return None,
+        }
+        Some(())
+    })?;
+    s.ws();
+    (s.at == text.len()).then_some(env)
+}
+
+/// A cursor over a document for [`scan`].
+struct Scan<'a> {
+    str: &'a str,
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn ws(&mut self) {
+        while matches!(self.text.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.ws();
+        (self.text.get(self.at) == Some(&b)).then(|| self.at += 1)
+    }
+
+    /// `{ "key": value, ... }`, each member read by `member`.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.text.get(self.at)? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        if self.text.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let start = self.at + 1;
+        let len = memchr::memchr2(b'"', b'\\', &self.text[start..])?;
+        let raw = &self.text[start..start + len];
+        // A branch-free fold, so the check runs many bytes at a time.
+        if self.text[start + len] != b'"' || raw.iter().fold(false, |c, &b| c | (b < 0x20)) {
+            return None;
+        }
+        self.at = start + len + 1;
+        // The quotes are ASCII, so the slice falls on character boundaries.
+        self.str.get(start..start + len)
+    }
+
+    /// A string, `null`, `true`, `false` or a non-negative integer of up to 18 digits.
+    fn scalar(&mut self) -> Option<J<'a>> {
+        let rest = &self.text[self.at..];
+        let (value, len) = match rest.first()? {
+            b'"' => return self.string().map(|t| J::String(Cow::Borrowed(t))),
+            b'n' if rest.starts_with(b"null") => (J::Null, 4),
+            b't' if rest.starts_with(b"true") => (J::Bool(true), 4),
+            b'f' if rest.starts_with(b"false") => (J::Bool(false), 5),
+            b'0'..=b'9' => {
+                let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                if digits > 18 || (digits > 1 && rest[0] == b'0') {
+                    return None;
+                }
+                let n = rest[..digits]
+                    .iter()
+                    .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                (J::Number(super::jvalue::Num::U(n)), digits)
+            }
+            _ => return None,
+        };
+        // A value ends where the member does: a fraction, exponent or longer word is not ours.
+        match rest.get(len) {
+            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'}') => {
+                self.at += len;
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+}
+
 fn give_up<E: de::Error>() -> E {
     E::custom("not a flat error envelope")
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Fields<'a> {
     message: Option<J<'a>>,
     kind: Option<J<'a>>,
@@ -73,6 +231,7 @@ struct Fields<'a> {
     status: Option<J<'a>>,
 }
 
+#[derive(Debug, PartialEq)]
 struct Env<'a> {
     error: Option<Fields<'a>>,
     /// The envelope carried `"type": "error"` (Anthropic).
@@ -201,6 +360,19 @@ mod tests {
             "\"caf\\u00e9 retry after 5 seconds\"",
             "{}",
             "[]",
+            // Values the byte scanner must leave to serde_json, or read exactly as it does.
+            "0",
+            "007",
+            "-0",
+            "1e3",
+            "429.0",
+            "18446744073709551615",
+            "123456789012345678",
+            "nul",
+            "nullx",
+            "\"tab\there\"",
+            "\"line\\nbreak\"",
+            " \"spaced\" ",
         ])
         .prop_map(str::to_owned)
         .boxed()
@@ -228,11 +400,61 @@ mod tests {
         top.boxed()
     }
 
+    /// The envelope as serde_json reads it.
+    fn by_serde(text: &str) -> Option<Env<'_>> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let env = Envelope.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(env)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1_000))]
         #[test]
         fn fast_path_agrees_with_the_general_reader(text in envelope()) {
             agrees(&text)?;
+        }
+
+        /// Whenever the byte scanner answers, serde_json reads the same envelope.
+        #[test]
+        fn the_byte_scanner_reads_what_serde_json_reads(text in envelope()) {
+            if let Some(fast) = scan(&text) {
+                prop_assert_eq!(Some(fast), by_serde(&text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_byte_scanner_leaves_the_rest_to_serde_json() {
+        let read = [
+            r#"{"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":529}}"#,
+            "{ \"type\" : \"error\" ,\n\"error\":{\"message\":\"x\"},\"request_id\":\"req_1\"}\r\n",
+            r#"{"error":{"code":0,"status":true,"type":false}}"#,
+        ];
+        for text in read {
+            let fast = scan(text);
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast, by_serde(text), "{text}");
+        }
+        let left = [
+            r#"{"error":{"message":"a\"b"}}"#,
+            r#"{"error":{"message":"caf\u00e9"}}"#,
+            "{\"error\":{\"message\":\"tab\there\"}}",
+            r#"{"error":{"code":-1}}"#,
+            r#"{"error":{"code":1.5}}"#,
+            r#"{"error":{"code":1e3}}"#,
+            r#"{"error":{"code":007}}"#,
+            r#"{"error":{"code":12345678901234567890}}"#,
+            r#"{"error":{"message":"x","message":"y"}}"#,
+            r#"{"error":{"message":"x"},"error":{}}"#,
+            r#"{"error":{"message":"x"}} trailing"#,
+            r#"{"error":{"message":"x"},}"#,
+            r#"{"error":{"details":[]}}"#,
+            r#"{"error":{"message":nullx}}"#,
+            r#"{"error":null}"#,
+        ];
+        for text in left {
+            assert_eq!(scan(text), None, "{text}");
         }
     }
 
