@@ -263,3 +263,24 @@ fn presets_schema_templates_print() {
     let o = keypool(&["templates"]);
     assert!(text(&o).contains("responses.failed_quota"));
 }
+
+/// `keypool presets | head` must not panic when the reader goes away: like other Unix tools,
+/// the binary ends on the broken pipe (by SIGPIPE) without a word on stderr.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    for args in [&["presets"][..], &["templates"], &["schema"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("keypool runs");
+        // Closed before the child has started up, so its first write meets a broken pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+}
