@@ -14,6 +14,16 @@ use std::fmt;
 
 /// What one chat chunk says, or `None` when it is not a plain chat chunk.
 pub(crate) fn read(text: &str) -> Option<Inspect> {
+    read_with(text, true)
+}
+
+/// [`read`] for one stream event's data. Chunks are short and nearly always chat chunks, so
+/// the search for `choices` would cost more than it saves.
+pub(crate) fn read_chunk(text: &str) -> Option<Inspect> {
+    read_with(text, false)
+}
+
+fn read_with(text: &str, search: bool) -> Option<Inspect> {
     // Cheap refusal of documents that are surely something else (errors, other providers).
     let head = text.trim_start().strip_prefix('{')?.trim_start();
     if !(head.starts_with("\"id\"")
@@ -22,6 +32,15 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
     {
         return None;
     }
+    // A body that never says `choices` (a Responses object, an error under an id) is no chat
+    // answer and goes to the general reader anyway: refusing it costs one SIMD search, where
+    // giving up midway costs building a serde error.
+    static CHOICES: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"choices\""));
+    if search && CHOICES.find(text.as_bytes()).is_none() {
+        return None;
+    }
+
     let mut de = serde_json::Deserializer::from_str(text);
     let flags = Top.deserialize(&mut de).ok()?;
     de.end().ok()?;

@@ -96,7 +96,7 @@ pub(crate) fn read_stream(body: &str, fast: bool) -> StreamReading {
             continue;
         }
         if fast && ev.name != Some("error") {
-            if let Some(ins) = super::chunk::read(data) {
+            if let Some(ins) = super::chunk::read_chunk(data) {
                 r.acc.merge(ins);
                 continue;
             }
