@@ -23,8 +23,9 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
         return None;
     }
     let env = match scan(text) {
-        Some(env) => env,
-        None => {
+        Scanned::Env(env) => env,
+        Scanned::Refused => return None,
+        Scanned::Unsure => {
             let mut de = serde_json::Deserializer::from_str(text);
             let env = Envelope.deserialize(&mut de).ok()?;
             de.end().ok()?;
@@ -67,22 +68,35 @@ pub(crate) fn read(text: &str) -> Option<Inspect> {
     })
 }
 
+/// What the byte scanner made of a document.
+#[derive(Debug, PartialEq)]
+enum Scanned<'a> {
+    /// A flat envelope, read as serde_json would read it.
+    Env(Env<'a>),
+    /// Surely no flat envelope: a key the serde visitors refuse (unknown or repeated) or a
+    /// top-level `type` other than `"error"`, after a prefix serde_json reads the same way.
+    Refused,
+    /// Something the scanner does not read (an escape, another number, a nested value):
+    /// serde_json decides.
+    Unsure,
+}
+
 /// The envelope read byte by byte, for the plainest documents only: strings without escapes,
-/// `null`, `true`, `false` and small non-negative integers as values. Anything else (an
-/// escape, another number, a nested value, a repeated key) is `None`, and serde_json reads
-/// the document instead; so this answers only where serde_json would read the same values.
-fn scan(text: &str) -> Option<Env<'_>> {
+/// `null`, `true`, `false` and small non-negative integers as values. It answers only where
+/// serde_json would read the same values, and refuses only where the serde visitors would.
+fn scan(text: &str) -> Scanned<'_> {
     let mut s = Scan {
         str: text,
         text: text.as_bytes(),
         at: 0,
+        refused: false,
     };
     let mut env = Env {
         error: None,
         typed: false,
     };
     let mut seen = (false, false, false);
-    s.object(|s, key| {
+    let read = s.object(|s, key| {
         match key {
             "error" if !seen.0 => {
                 seen.0 = true;
@@ -99,10 +113,10 @@ fn scan(text: &str) -> Option<Env<'_>> {
                             s.scalar()?;
                             return Some(());
                         }
-                        _ => return None,
+                        _ => return s.refuse(),
                     };
                     if slot.is_some() {
-                        return None;
+                        return s.refuse();
                     }
                     *slot = Some(s.scalar()?);
                     Some(())
@@ -113,19 +127,25 @@ fn scan(text: &str) -> Option<Env<'_>> {
                 seen.1 = true;
                 match s.scalar()? {
                     J::String(t) if t == "error" => env.typed = true,
-                    _ => return None,
+                    _ => return s.refuse(),
                 }
             }
             "request_id" if !seen.2 => {
                 seen.2 = true;
                 s.scalar()?;
             }
-            _ => return None,
+            _ => return s.refuse(),
         }
         Some(())
-    })?;
+    });
+    if s.refused {
+        return Scanned::Refused;
+    }
     s.ws();
-    (s.at == text.len()).then_some(env)
+    if read.is_none() || s.at != text.len() {
+        return Scanned::Unsure;
+    }
+    Scanned::Env(env)
 }
 
 /// A cursor over a document for [`scan`].
@@ -133,9 +153,17 @@ struct Scan<'a> {
     str: &'a str,
     text: &'a [u8],
     at: usize,
+    /// Set where the serde visitors would refuse the document too.
+    refused: bool,
 }
 
 impl<'a> Scan<'a> {
+    /// Stops the scan: no flat envelope, whoever reads it.
+    fn refuse(&mut self) -> Option<()> {
+        self.refused = true;
+        None
+    }
+
     fn ws(&mut self) {
         while matches!(self.text.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
@@ -415,11 +443,14 @@ mod tests {
             agrees(&text)?;
         }
 
-        /// Whenever the byte scanner answers, serde_json reads the same envelope.
+        /// Whenever the byte scanner answers, serde_json reads the same envelope; whenever it
+        /// refuses, the serde visitors refuse too.
         #[test]
         fn the_byte_scanner_reads_what_serde_json_reads(text in envelope()) {
-            if let Some(fast) = scan(&text) {
-                prop_assert_eq!(Some(fast), by_serde(&text), "{}", text);
+            match scan(&text) {
+                Scanned::Env(fast) => prop_assert_eq!(Some(fast), by_serde(&text), "{}", text),
+                Scanned::Refused => prop_assert_eq!(None, by_serde(&text), "{}", text),
+                Scanned::Unsure => {}
             }
         }
     }
@@ -432,9 +463,21 @@ mod tests {
             r#"{"error":{"code":0,"status":true,"type":false}}"#,
         ];
         for text in read {
-            let fast = scan(text);
-            assert!(fast.is_some(), "{text}");
-            assert_eq!(fast, by_serde(text), "{text}");
+            let Scanned::Env(fast) = scan(text) else {
+                panic!("{text}");
+            };
+            assert_eq!(Some(fast), by_serde(text), "{text}");
+        }
+        let refused = [
+            r#"{"error":{"message":"x","message":"y"}}"#,
+            r#"{"error":{"message":"x"},"error":{}}"#,
+            r#"{"error":{"message":"x","details":[]}}"#,
+            r#"{"type":"message","error":{}}"#,
+            r#"{"id":"resp_1","error":{}}"#,
+        ];
+        for text in refused {
+            assert_eq!(scan(text), Scanned::Refused, "{text}");
+            assert!(by_serde(text).is_none(), "{text}");
         }
         let left = [
             r#"{"error":{"message":"a\"b"}}"#,
@@ -445,16 +488,14 @@ mod tests {
             r#"{"error":{"code":1e3}}"#,
             r#"{"error":{"code":007}}"#,
             r#"{"error":{"code":12345678901234567890}}"#,
-            r#"{"error":{"message":"x","message":"y"}}"#,
-            r#"{"error":{"message":"x"},"error":{}}"#,
             r#"{"error":{"message":"x"}} trailing"#,
             r#"{"error":{"message":"x"},}"#,
-            r#"{"error":{"details":[]}}"#,
             r#"{"error":{"message":nullx}}"#,
             r#"{"error":null}"#,
+            r#"{"error":{"message":"x"},"request_id":{"a":1}}"#,
         ];
         for text in left {
-            assert_eq!(scan(text), None, "{text}");
+            assert_eq!(scan(text), Scanned::Unsure, "{text}");
         }
     }
 
