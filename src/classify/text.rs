@@ -650,6 +650,16 @@ const MAX_CUES: usize = 4;
 /// The flag of a transition entry whose next row matches some list.
 const MATCHES: u32 = 1 << 31;
 
+/// Entries in a matcher's table: room for the phrase lists with some to spare (they take about
+/// 105,000); `Matcher::build` fails loudly, in every test run, if they outgrow it.
+const TABLE: usize = 1 << 17;
+
+/// Keeps a table index inside [`TABLE`] (a no-op on the indices the table holds).
+#[inline]
+fn at(i: usize) -> usize {
+    i & (TABLE - 1)
+}
+
 /// Every phrase list as one table-driven automaton: one dependent load per byte, no
 /// per-match callbacks. Built from `aho-corasick`'s DFA, re-laid out so that each row holds
 /// the lists matched on entering the state followed by the next row per byte class.
@@ -660,8 +670,9 @@ const MATCHES: u32 = 1 << 31;
 struct Matcher {
     /// Byte → column in a row (1 + byte class).
     col: [u8; 256],
-    /// Rows of `width` entries: `[lists mask, next row offset | MATCHES per class...]`.
-    table: Vec<u32>,
+    /// Rows of `width` entries: `[lists mask, next row offset | MATCHES per class...]`, in an
+    /// array of a fixed power-of-two size, so an index masked to it needs no bounds check.
+    table: Box<[u32; TABLE]>,
     start: u32,
     /// The longest phrase, in bytes.
     max_len: usize,
@@ -727,7 +738,12 @@ impl Matcher {
             }
             i += 1;
         }
-        let mut table = vec![0u32; order.len() * width];
+        assert!(
+            order.len() * width <= TABLE,
+            "the phrase table needs {} entries; raise TABLE",
+            order.len() * width
+        );
+        let mut table = vec![0u32; TABLE];
         for (row, &sid) in order.iter().enumerate() {
             let base = row * width;
             if dfa.is_match(sid) {
@@ -747,7 +763,10 @@ impl Matcher {
         }
         Matcher {
             col,
-            table,
+            table: table
+                .into_boxed_slice()
+                .try_into()
+                .expect("the table has TABLE entries"),
             start: 0,
             max_len,
         }
@@ -767,23 +786,23 @@ impl Matcher {
         }
         let mid = hay.len() / 2;
         let (a, b) = (&hay[..mid], &hay[mid - overlap..]);
-        let t = &self.table[..];
+        let t = &*self.table;
         let (mut ra, mut rb) = (self.start as usize, self.start as usize);
-        let (mut ma, mut mb) = (t[ra], t[rb]);
+        let (mut ma, mut mb) = (t[at(ra)], t[at(rb)]);
         let mut cues_b = Cues::default();
         for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-            let ea = t[ra + usize::from(self.col[usize::from(x)])];
-            let eb = t[rb + usize::from(self.col[usize::from(y)])];
+            let ea = t[at(ra + usize::from(self.col[usize::from(x)]))];
+            let eb = t[at(rb + usize::from(self.col[usize::from(y)]))];
             ra = (ea & !MATCHES) as usize;
             rb = (eb & !MATCHES) as usize;
             if ea & MATCHES != 0 {
-                let ha = t[ra];
+                let ha = t[at(ra)];
                 ma |= ha;
                 cues.note(ha, i + 1);
             }
             // The second half reports only cues that end past the first half's end.
             if eb & MATCHES != 0 {
-                let hb = t[rb];
+                let hb = t[at(rb)];
                 mb |= hb;
                 if i >= overlap {
                     cues_b.note(hb, mid - overlap + i + 1);
@@ -794,10 +813,10 @@ impl Matcher {
         let rest = a.len();
         let mut row = rb;
         for (i, &y) in b.iter().enumerate().skip(rest) {
-            let e = t[row + usize::from(self.col[usize::from(y)])];
+            let e = t[at(row + usize::from(self.col[usize::from(y)]))];
             row = (e & !MATCHES) as usize;
             if e & MATCHES != 0 {
-                let h = t[row];
+                let h = t[at(row)];
                 mb |= h;
                 cues_b.note(h, mid - overlap + i + 1);
             }
@@ -810,14 +829,14 @@ impl Matcher {
 
     /// One walk over all of `hay` from the start state.
     fn walk(&self, hay: &[u8], cues: &mut Cues) -> u32 {
-        let t = &self.table[..];
+        let t = &*self.table;
         let mut row = self.start as usize;
-        let mut mask = t[row];
+        let mut mask = t[at(row)];
         for (i, &b) in hay.iter().enumerate() {
-            let e = t[row + usize::from(self.col[usize::from(b)])];
+            let e = t[at(row + usize::from(self.col[usize::from(b)]))];
             row = (e & !MATCHES) as usize;
             if e & MATCHES != 0 {
-                let here = t[row];
+                let here = t[at(row)];
                 mask |= here;
                 cues.note(here, i + 1);
             }
