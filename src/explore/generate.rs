@@ -223,7 +223,7 @@ impl Shared {
 
     fn group(&mut self, g: usize) -> Arc<str> {
         while self.groups.len() <= g {
-            self.groups.push(format!("g{}", self.groups.len()).into());
+            self.groups.push(group_name(self.groups.len()).into());
         }
         self.groups[g].clone()
     }
@@ -373,6 +373,10 @@ fn key_label(provider: usize, i: usize) -> String {
     }
 }
 
+fn group_name(g: usize) -> String {
+    format!("g{g}")
+}
+
 fn provider_name(provider: usize) -> String {
     if provider == 0 {
         "primary".to_owned()
@@ -397,7 +401,7 @@ impl Draw {
                         label: key_label(pi, i),
                         secret: None,
                         priority: k.priority,
-                        group: k.group.map(|g| format!("g{g}")),
+                        group: k.group.map(group_name),
                         script: self.steps[k.steps.clone()]
                             .iter()
                             .map(Drawn::step)

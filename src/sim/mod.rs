@@ -142,7 +142,6 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
         }
     }
     let mut cursors = vec![Cursor::default(); world.scripts.len()];
-    // Arrivals, plus an event in flight per started request at most.
     let mut queue = Queue::with_capacity(world.arrivals.len());
     for &t in &world.arrivals {
         queue.push(t, Ev::Arrive);
