@@ -3,7 +3,8 @@
 //! paused runtime (`start_paused`) a run is virtual and deterministic, and gives the same
 //! trace as the simulator for the same scenario.
 
-use crate::engine::{Engine, Outcome, Step};
+use crate::engine::{Engine, NoReply, Outcome, Step};
+use crate::policy::Timeouts;
 use crate::reply::Reply;
 use crate::trace::{Event, KeyId, ReqId};
 use std::future::Future;
@@ -15,7 +16,7 @@ use tokio::time::{sleep_until, Duration, Instant};
 ///
 /// ```
 /// use keypool::driver::Call;
-/// let c = Call { req: 0, attempt: 1, provider: 0, key: 0, label: "k1".into(), secret: Some("sk-live-123456".into()) };
+/// let c = Call { req: 0, attempt: 1, provider: 0, key: 0, label: "k1".into(), secret: Some("sk-live-123456".into()), deadline: 1_000, timeouts: Default::default() };
 /// let shown = format!("{c:?}");
 /// assert!(shown.contains("k1") && shown.contains("fp:") && !shown.contains("sk-live"));
 /// ```
@@ -33,6 +34,11 @@ pub struct Call {
     pub label: Arc<str>,
     /// The key's secret, to put in the request (never log it).
     pub secret: Option<Arc<str>>,
+    /// The call must end by this virtual time (the request's deadline); the driver gives up
+    /// then, whatever the upstream does.
+    pub deadline: u64,
+    /// How long the upstream may send nothing before the call is given up as timed out.
+    pub timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for Call {
@@ -51,9 +57,32 @@ impl std::fmt::Debug for Call {
     }
 }
 
-/// A call that got no reply: connection refused, reset, timed out.
+/// A call that got no reply: connection refused, reset, cut, timed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportError(pub String);
+pub struct TransportError {
+    /// What happened, as the engine records it.
+    pub kind: NoReply,
+    /// Details for logs (never a secret).
+    pub detail: String,
+}
+
+impl TransportError {
+    /// An error of `kind` with a detail.
+    pub fn new(kind: NoReply, detail: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.reason(), self.detail)
+    }
+}
+
+impl std::error::Error for TransportError {}
 
 /// Where the driver sends calls.
 pub trait Upstream: Send + Sync + 'static {
@@ -90,12 +119,14 @@ pub struct Driver<U> {
     origin: Instant,
     labels: Vec<Arc<str>>,
     secrets: Vec<Option<Arc<str>>>,
+    timeouts: Timeouts,
 }
 
 impl<U: Upstream> Driver<U> {
     /// A driver whose virtual time 0 is now. `secrets` are by key id (may be shorter).
     pub fn new(engine: Engine, upstream: U, secrets: Vec<Option<String>>) -> Self {
         let labels = engine.names().keys.to_vec();
+        let timeouts = engine.policy().timeouts;
         let secrets = secrets
             .into_iter()
             .map(|s| s.map(|s| Arc::from(s.as_str())))
@@ -106,6 +137,7 @@ impl<U: Upstream> Driver<U> {
             origin: Instant::now(),
             labels,
             secrets,
+            timeouts,
         }
     }
 
@@ -148,13 +180,24 @@ impl<U: Upstream> Driver<U> {
                         key: s.key_id,
                         label: self.labels[s.key_id as usize].clone(),
                         secret: self.secrets.get(s.key_id as usize).cloned().flatten(),
+                        deadline: s.deadline,
+                        timeouts: self.timeouts,
                     };
-                    let reply = self.upstream.call(call).await;
+                    // The request's deadline bounds the call, whatever the upstream does.
+                    let reply = match tokio::time::timeout_at(
+                        self.instant(s.deadline),
+                        self.upstream.call(call),
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(TransportError::new(NoReply::Timeout, "request deadline")),
+                    };
                     let now = self.now();
                     let mut e = self.engine();
                     match reply {
                         Ok(r) => e.on_reply(s.req, now, &r),
-                        Err(_) => e.on_transport_error(s.req, now),
+                        Err(err) => e.on_no_reply(s.req, now, err.kind),
                     }
                 }
             };

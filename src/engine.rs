@@ -48,6 +48,39 @@ pub struct Send {
     pub key_id: KeyId,
     /// A half-open probe of a disabled key.
     pub probe: bool,
+    /// The attempt must end by this virtual time (its request's deadline): a host that has no
+    /// reply by then reports [`NoReply::Timeout`].
+    pub deadline: u64,
+}
+
+/// Why an attempt ended without a reply.
+///
+/// ```
+/// use keypool::engine::NoReply;
+/// assert_eq!(NoReply::Cut.reason(), "connection closed mid-reply");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoReply {
+    /// The connection could not be made.
+    Connect,
+    /// The connection was closed before any byte of the reply.
+    Reset,
+    /// The connection closed in the middle of the body.
+    Cut,
+    /// The host gave up waiting (first byte, idle gap, or the request's deadline).
+    Timeout,
+}
+
+impl NoReply {
+    /// The reason shown in traces.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NoReply::Connect => "transport error: cannot connect",
+            NoReply::Reset => "connection reset before any reply",
+            NoReply::Cut => "connection closed mid-reply",
+            NoReply::Timeout => "attempt timed out",
+        }
+    }
 }
 
 /// What a request ended with.
@@ -282,6 +315,12 @@ impl Engine {
     pub fn on_transport_error(&mut self, req: ReqId, now: u64) -> Step {
         let v = Verdict::new(Class::ServerError, "transport error");
         self.on_verdict(req, now, 0, v)
+    }
+
+    /// The attempt in flight ended without a reply, for this reason: a server error, recorded
+    /// with status 0.
+    pub fn on_no_reply(&mut self, req: ReqId, now: u64, why: NoReply) -> Step {
+        self.on_verdict(req, now, 0, Verdict::new(Class::ServerError, why.reason()))
     }
 
     /// The reply to the attempt in flight: classified, then acted on.
@@ -585,6 +624,7 @@ impl Engine {
                     key: k,
                     key_id,
                     probe,
+                    deadline: r.deadline,
                 };
                 r.in_flight = Some(send);
                 self.emit(Event::Attempt {

@@ -20,6 +20,7 @@ pub mod check;
 pub mod class;
 pub mod classify;
 pub mod classify_line;
+pub mod dialect;
 pub mod driver;
 pub mod engine;
 pub mod explore;

@@ -151,6 +151,16 @@ fn classify_body(reply: &Reply, body: &str, fast: bool) -> Decided {
             }
         }
         if let Ok(v) = jvalue::parse(trimmed) {
+            // Gemini's `streamGenerateContent` without `alt=sse` answers with a JSON array of
+            // chunks: read it as the stream it is, so a cut-off or failing one is not a success.
+            if let jvalue::J::Array(a) = &v {
+                if is_2xx(status)
+                    && !a.is_empty()
+                    && a.iter().all(|e| matches!(e, jvalue::J::Object(_)))
+                {
+                    return classify_sse(status, &array_as_sse(trimmed), fast);
+                }
+            }
             let empty = match &v {
                 jvalue::J::Object(m) => m.is_empty(),
                 jvalue::J::Array(a) => a.is_empty(),
@@ -198,6 +208,21 @@ fn classify_body(reply: &Reply, body: &str, fast: bool) -> Decided {
     }
     let (c, r) = decide_text(&hay, TextCtx::default(), status);
     (c, r, hints, false)
+}
+
+/// A JSON array (already known to be valid) rewritten as one SSE `data:` event per element.
+fn array_as_sse(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 64);
+    for p in crate::dialect::pieces(body.trim_end(), crate::dialect::Framing::JsonArray) {
+        let elem = p.trim_start_matches(['[', ',']).trim();
+        if elem.is_empty() || elem == "]" {
+            continue;
+        }
+        out.push_str("data: ");
+        out.push_str(elem);
+        out.push_str("\n\n");
+    }
+    out
 }
 
 /// A body of several JSON documents, one per line, rewritten as SSE `data:` events; `None`
@@ -335,6 +360,16 @@ fn classify_sse(status: u16, body: &str, fast: bool) -> Decided {
             "stream ended with no output",
             BodyHints::default(),
             false,
+        );
+    }
+    if r.malformed {
+        // A chunk that is not the JSON it started as lost part of the answer: the text the
+        // client got is not the text that was sent.
+        return (
+            Class::ServerError,
+            "stream with a malformed chunk",
+            BodyHints::default(),
+            true,
         );
     }
     if !(r.acc.terminal || r.done_marker) {

@@ -82,6 +82,8 @@ pub(crate) struct StreamReading {
     /// Failure events, in order.
     pub failures: Vec<ErrorFound>,
     pub done_marker: bool,
+    /// An event's data started as JSON and could not be read.
+    pub malformed: bool,
     pub events: usize,
 }
 
@@ -115,6 +117,9 @@ pub(crate) fn read_stream(body: &str, fast: bool) -> StreamReading {
                 r.acc.merge(ins);
             }
             Err(_) => {
+                if data.starts_with(['{', '[']) {
+                    r.malformed = true;
+                }
                 if ev.name == Some("error") || data.to_ascii_lowercase().starts_with("error") {
                     let mut hay = Hay::default();
                     hay.push(data);

@@ -7,7 +7,6 @@ use crate::class::Class;
 use crate::engine::ProviderSpec;
 use crate::policy::preset;
 use crate::pool::{PoolKey, Strategy};
-use crate::reply::Reply;
 use crate::scenario::{
     self, build_step, Expect, KeyDef, ProviderDef, Scenario, Step, StepDef, Workload,
 };
@@ -150,7 +149,7 @@ impl Drawn {
             Step::Template(template.unwrap_or_default())
         } else {
             s.template = template;
-            Step::Full(s)
+            Step::Full(Box::new(s))
         }
     }
 
@@ -168,7 +167,7 @@ impl Drawn {
     /// through the scenario code itself, so the two cannot drift apart), and its schedule.
     fn script_step(&self, shared: &mut Shared) -> Result<ScriptStep, String> {
         let key = self.reply_key();
-        let reply = match shared.replies.get(&key) {
+        let bare = match shared.replies.get(&key) {
             Some(r) => r.clone(),
             None => {
                 let bare = Drawn {
@@ -178,8 +177,7 @@ impl Drawn {
                     ..*self
                 };
                 let built = build_step(&bare.step(), LATENCY_MS)
-                    .map_err(|(f, m)| format!("drawn step{f}: {m}"))?
-                    .reply;
+                    .map_err(|(f, m)| format!("drawn step{f}: {m}"))?;
                 // About 14,000 distinct drawn replies; the bound only guards memory.
                 if shared.replies.len() >= 32_768 {
                     shared.replies.clear();
@@ -189,10 +187,10 @@ impl Drawn {
             }
         };
         Ok(ScriptStep {
-            reply,
             times: self.times,
             until_ms: self.until_ms,
             latency_ms: self.latency_ms.unwrap_or(LATENCY_MS),
+            ..bare
         })
     }
 }
@@ -202,7 +200,7 @@ impl Drawn {
 #[derive(Default)]
 struct Shared {
     /// Looked up for every drawn step, never iterated: a hash map keeps it cheap.
-    replies: rustc_hash::FxHashMap<ReplyKey, Arc<Reply>>,
+    replies: rustc_hash::FxHashMap<ReplyKey, ScriptStep>,
     /// Key labels by provider, then key.
     labels: Vec<Vec<Arc<str>>>,
     /// Group names by number.

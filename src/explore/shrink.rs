@@ -119,7 +119,7 @@ fn simplify(d: &StepDef) -> Vec<Step> {
         let mut s = d.clone();
         f(&mut s);
         if &s != d {
-            v.push(Step::Full(s));
+            v.push(Step::Full(Box::new(s)));
         }
     };
     push(&|s| s.latency_ms = None);
@@ -165,7 +165,7 @@ pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (S
                         template: d.template.clone(),
                         ..StepDef::default()
                     };
-                    if *d == plain && d.template.is_some() {
+                    if **d == plain && d.template.is_some() {
                         *st = Step::Template(d.template.clone().unwrap_or_default());
                     }
                 }

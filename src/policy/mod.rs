@@ -151,6 +151,27 @@ impl Default for Backoff {
     }
 }
 
+/// How long an attempt may go without bytes before the host gives up on it and reports a
+/// timeout (a reply-less failure, like a reset). Every attempt also ends by its request's
+/// deadline ([`crate::engine::Send::deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// From sending the request to the reply's headers (ms); `null`: no limit.
+    pub first_byte_ms: Option<u64>,
+    /// Between two pieces of a body, or from the headers to the first (ms); `null`: no limit.
+    pub idle_ms: Option<u64>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            first_byte_ms: Some(60_000),
+            idle_ms: Some(30_000),
+        }
+    }
+}
+
 /// Which retry-after a request honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +247,8 @@ pub struct Policy {
     pub max_wait_ms: u64,
     /// Backoff between retries.
     pub backoff: Backoff,
+    /// When the host gives up on an attempt that sends nothing.
+    pub timeouts: Timeouts,
     /// Per-class rules.
     pub rules: Rules,
     /// First half-open probe of a disabled key, after this long (ms); `null`: never probe.
@@ -277,6 +300,7 @@ impl Default for Policy {
             deadline_ms: 120_000,
             max_wait_ms: 60_000,
             backoff: Backoff::default(),
+            timeouts: Timeouts::default(),
             rules: Rules::default(),
             probe_after_ms: Some(1_800_000),
             probe_factor: 2,

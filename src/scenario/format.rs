@@ -105,8 +105,8 @@ pub struct KeyDef {
 pub enum Step {
     /// A template name, once (forever when last).
     Template(String),
-    /// Full control.
-    Full(StepDef),
+    /// Full control (boxed: a step object is much bigger than a name).
+    Full(Box<StepDef>),
 }
 
 impl<'de> Deserialize<'de> for Step {
@@ -122,7 +122,7 @@ impl<'de> Deserialize<'de> for Step {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Step, A::Error> {
                 StepDef::deserialize(serde::de::value::MapAccessDeserializer::new(m))
-                    .map(Step::Full)
+                    .map(|d| Step::Full(Box::new(d)))
             }
         }
         d.deserialize_any(V)
@@ -163,9 +163,31 @@ pub struct StepDef {
     /// Repeat until this virtual time (ms), then go on: "401 for 1 h, then ok".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_ms: Option<u64>,
-    /// Latency of this reply (ms).
+    /// Latency of this reply: the delay before its headers (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// The headers are sent, then this long passes before the first byte of the body (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
+    /// Delay between the pieces of the body: SSE events, or the two halves of a whole body (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_ms: Option<u64>,
+    /// After this many pieces nothing more is sent, until the client gives up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_after: Option<u32>,
+    /// After this many pieces the connection closes: no terminating chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_after: Option<u32>,
+    /// The connection closes before any byte of the reply (no status line).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+    /// This piece (0-based; the last one when there are fewer) is sent as malformed JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malformed_at: Option<u32>,
+    /// A stream's last event (`data: [DONE]`, `message_stop`, `response.completed`, the closing
+    /// `]`) is not sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_terminator: bool,
 }
 
 /// When requests arrive: explicit times, or `count` requests every `every_ms`.

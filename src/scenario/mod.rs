@@ -10,8 +10,9 @@ use crate::invariants::INVARIANTS;
 use crate::policy::{preset, presets, Policy};
 use crate::pool::PoolKey;
 use crate::reply::{Reply, Transport};
+use crate::sim::delivery::with_body_faults;
 use crate::sim::templates::{shared, TemplateArgs};
-use crate::sim::world::{Script, ScriptStep, World};
+use crate::sim::world::{apply_overrides, Delivery, Fault, Script, ScriptStep, TemplateRef, World};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -448,22 +449,26 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
                 shared(name, TemplateArgs::default()).ok_or_else(|| unknown_template(name))?;
             return Ok(ScriptStep {
                 reply,
-                times: None,
-                until_ms: None,
                 latency_ms: default_latency,
+                template: Some(Arc::new(TemplateRef {
+                    name: name.clone(),
+                    ..TemplateRef::default()
+                })),
+                ..ScriptStep::default()
             });
         }
         Step::Full(d) => d,
     };
-    let mut reply = match (&def.template, def.sse.is_some() || def.body.is_some()) {
+    let raw = def.sse.is_some() || def.body.is_some();
+    let args = TemplateArgs { wait_s: def.wait_s };
+    let mut reply = match (&def.template, raw) {
         (Some(_), true) => {
             return Err((
                 "".into(),
                 "give either `template` or a raw `body`/`sse`, not both".into(),
             ))
         }
-        (Some(name), false) => shared(name, TemplateArgs { wait_s: def.wait_s })
-            .ok_or_else(|| unknown_template(name))?,
+        (Some(name), false) => shared(name, args).ok_or_else(|| unknown_template(name))?,
         (None, _) => {
             if let Some(events) = &def.sse {
                 Arc::new(crate::sim::templates::sse_reply(events))
@@ -472,6 +477,9 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
                     Reply::new(status, def.body.clone().unwrap_or_default())
                         .transport(Transport::Http),
                 )
+            } else if def.reset {
+                // A reset sends no reply: what it would have been does not matter.
+                Arc::new(Reply::default())
             } else {
                 return Err((
                     "".into(),
@@ -487,9 +495,6 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
                 ".status".into(),
                 format!("{st} is not an HTTP status (100 to 599)"),
             ));
-        }
-        if reply.status != st {
-            Arc::make_mut(&mut reply).status = st;
         }
     }
     if def.wait_s.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
@@ -515,21 +520,54 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
     if let Some(ms) = def.retry_after_ms {
         headers.push(("retry-after-ms".into(), ms.to_string()));
     }
-    if !headers.is_empty() {
-        let reply = Arc::make_mut(&mut reply);
-        for (k, v) in headers {
-            reply.headers.retain(|(n, _)| *n != k);
-            reply.headers.push((k, v));
-        }
+    if def.status.is_some_and(|st| st != reply.status) || !headers.is_empty() {
+        apply_overrides(Arc::make_mut(&mut reply), def.status, &headers);
     }
     if def.times == Some(0) {
         return Err((".times".into(), "must be at least 1".into()));
     }
+    let delivery = delivery_of(def)?;
+    if delivery.malformed_at.is_some() || delivery.no_terminator {
+        reply = Arc::new(with_body_faults(Reply::clone(&reply), &delivery));
+    }
+    let template = def.template.as_ref().map(|name| {
+        Arc::new(TemplateRef {
+            name: name.clone(),
+            args,
+            status: def.status,
+            headers,
+        })
+    });
     Ok(ScriptStep {
         reply,
         times: def.times,
         until_ms: def.until_ms,
         latency_ms: def.latency_ms.unwrap_or(default_latency),
+        delivery,
+        template,
+    })
+}
+
+/// The timing and faults of a step.
+fn delivery_of(def: &StepDef) -> Result<Delivery, Invalid> {
+    let fault = match (def.reset, def.cut_after, def.stall_after) {
+        (false, None, None) => None,
+        (true, None, None) => Some(Fault::Reset),
+        (false, Some(after), None) => Some(Fault::Cut { after }),
+        (false, None, Some(after)) => Some(Fault::Stall { after }),
+        _ => {
+            return Err((
+                "".into(),
+                "give at most one of `reset`, `cut_after` and `stall_after`".into(),
+            ))
+        }
+    };
+    Ok(Delivery {
+        first_byte_ms: def.first_byte_ms.unwrap_or(0),
+        gap_ms: def.gap_ms.unwrap_or(0),
+        fault,
+        malformed_at: def.malformed_at,
+        no_terminator: def.no_terminator,
     })
 }
 

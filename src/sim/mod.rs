@@ -1,6 +1,8 @@
 //! The deterministic simulator: a virtual clock, the seeded engine, scripted upstreams, and
 //! an event queue that interleaves requests by (time, sequence number).
 
+pub mod delivery;
+pub mod render;
 pub mod scripted;
 pub mod templates;
 pub mod world;
@@ -35,8 +37,18 @@ pub struct SimOutput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
     Arrive,
-    Deliver { req: u32, key: u32, step: u32 },
-    Wake { req: u32 },
+    Deliver {
+        req: u32,
+        key: u32,
+        step: u32,
+    },
+    NoReply {
+        req: u32,
+        why: crate::engine::NoReply,
+    },
+    Wake {
+        req: u32,
+    },
 }
 
 /// Events by (time, sequence number). The heap holds the pair only; each event waits in
@@ -160,6 +172,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
         let step = match ev {
             Ev::Arrive => engine.start(now),
             Ev::Wake { req } => engine.on_wake(req, now),
+            Ev::NoReply { req, why } => engine.on_no_reply(req, now, why),
             Ev::Deliver { req, key, step } => {
                 let reply = &world.scripts[key as usize].steps[step as usize].reply;
                 match first_step.get(key as usize) {
@@ -176,15 +189,20 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
             Step::Send(s) => {
                 let script = &world.scripts[s.key_id as usize];
                 let idx = script.next(&mut cursors[s.key_id as usize], now);
-                let at = now.saturating_add(script.steps[idx].latency_ms);
-                queue.push(
-                    at,
-                    Ev::Deliver {
-                        req: s.req,
-                        key: s.key_id,
-                        step: idx as u32,
-                    },
-                );
+                let lim = delivery::Limits::new(&world.policy.timeouts, s.deadline);
+                match delivery::step_arrival(&script.steps[idx], now, &lim) {
+                    delivery::Arrival::Reply(at) => queue.push(
+                        at,
+                        Ev::Deliver {
+                            req: s.req,
+                            key: s.key_id,
+                            step: idx as u32,
+                        },
+                    ),
+                    delivery::Arrival::NoReply(at, why) => {
+                        queue.push(at, Ev::NoReply { req: s.req, why })
+                    }
+                }
             }
             Step::Wait { req, until } => {
                 queue.push(until.max(now), Ev::Wake { req });

@@ -1,13 +1,14 @@
 //! The scripted upstreams of a world, as an async [`Upstream`] for the tokio driver: the same
 //! scripts and latencies the simulator uses, on tokio's clock.
 
+use super::delivery::{step_arrival, Arrival, Limits};
 use super::world::{Cursor, World};
 use super::SimOutput;
 use crate::driver::{Call, Driver, TransportError, Upstream};
 use crate::engine::Engine;
 use crate::reply::Reply;
 use std::sync::{Arc, Mutex};
-use tokio::time::{sleep, Duration, Instant};
+use tokio::time::{sleep_until, Duration, Instant};
 
 /// Per-key scripted replies, with latency.
 pub struct ScriptedUpstream {
@@ -39,8 +40,17 @@ impl Upstream for ScriptedUpstream {
             script.next(&mut c[call.key as usize], now)
         };
         let step = &script.steps[idx];
-        sleep(Duration::from_millis(step.latency_ms)).await;
-        Ok(Reply::clone(&step.reply))
+        let lim = Limits::new(&call.timeouts, call.deadline);
+        match step_arrival(step, now, &lim) {
+            Arrival::Reply(at) => {
+                sleep_until(self.origin + Duration::from_millis(at)).await;
+                Ok(Reply::clone(&step.reply))
+            }
+            Arrival::NoReply(at, why) => {
+                sleep_until(self.origin + Duration::from_millis(at)).await;
+                Err(TransportError::new(why, "scripted fault"))
+            }
+        }
     }
 }
 

@@ -32,6 +32,14 @@ pub fn sse_reply<S: AsRef<str>>(events: &[S]) -> Reply {
         .transport(Transport::Sse)
 }
 
+/// The text of `openai.rate_limit` before its stated wait.
+pub(crate) const OPENAI_TPM: &str = "Rate limit reached for gpt-4o in organization org-sim on tokens per min (TPM): Limit 30000, Used 29800, Requested 900.";
+/// The text of OpenAI's quota errors.
+pub(crate) const OPENAI_QUOTA: &str =
+    "You exceeded your current quota, please check your plan and billing details.";
+/// The reset `openai.usage_limit` states when given no wait (seconds).
+pub(crate) const USAGE_RESET_S: f64 = 18_000.0;
+
 const CHAT_OK: &str = r#"{"id":"chatcmpl-sim","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}"#;
 
 /// Every template name with a one-line description.
@@ -173,7 +181,7 @@ fn build(name: &str, a: TemplateArgs) -> Option<Reply> {
             "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_sim\",\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"An error occurred while processing your request.\"},\"output\":[]}}",
         ]),
         "openai.rate_limit" => json(429, &format!(
-            r#"{{"error":{{"message":"Rate limit reached for gpt-4o in organization org-sim on tokens per min (TPM): Limit 30000, Used 29800, Requested 900.{}","type":"tokens","param":null,"code":"rate_limit_exceeded"}}}}"#,
+            r#"{{"error":{{"message":"{OPENAI_TPM}{}","type":"tokens","param":null,"code":"rate_limit_exceeded"}}}}"#,
             a.wait_s.map(wait_text).unwrap_or_default()
         )),
         "openai.insufficient_quota" => json(429, r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#),
@@ -187,7 +195,7 @@ fn build(name: &str, a: TemplateArgs) -> Option<Reply> {
         "openai.bad_request" => json(400, r#"{"error":{"message":"Invalid value for 'temperature': expected a number.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}"#),
         "openai.usage_limit" => json(429, &format!(
             r#"{{"error":{{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_in_seconds":{}}}}}"#,
-            trim_float(a.wait_s.unwrap_or(18_000.0))
+            trim_float(a.wait_s.unwrap_or(USAGE_RESET_S))
         )),
         "error200.overloaded" => json(200, r#"{"error":{"message":"Our servers are currently overloaded. Please try again later.","type":"server_error","code":"server_is_overloaded"}}"#),
         "anthropic.ok" => json(200, r#"{"id":"msg_sim","type":"message","role":"assistant","content":[{"type":"text","text":"Hello."}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":2}}"#),
@@ -213,7 +221,7 @@ fn build(name: &str, a: TemplateArgs) -> Option<Reply> {
     })
 }
 
-fn trim_float(s: f64) -> String {
+pub(crate) fn trim_float(s: f64) -> String {
     if s.fract() == 0.0 && s.abs() < 1e15 {
         format!("{}", s as i64)
     } else {
