@@ -127,6 +127,69 @@ impl Form {
     }
 }
 
+/// A model call as a client sends it: path (with query) and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Path and query, to append to the base URL (`/v1/chat/completions`).
+    pub path: String,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// The name of the header that carries the key in `d` (`authorization` takes `Bearer KEY`).
+pub fn key_header(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Chat | Dialect::Responses => "authorization",
+        Dialect::Anthropic => "x-api-key",
+        Dialect::Gemini => "x-goog-api-key",
+    }
+}
+
+/// A minimal call in `form` for `model`, carrying the request marker `kp-req-N` in its text
+/// and in the field each API keeps for the caller (`user`, `metadata`), so a gateway that
+/// forwards the body forwards the marker.
+///
+/// ```
+/// use keypool::dialect::{call, Dialect, Form};
+/// let c = call(Form::new(Dialect::Gemini, true), "mock-model", 3);
+/// assert_eq!(c.path, "/v1beta/models/mock-model:streamGenerateContent?alt=sse");
+/// assert!(c.body.contains("kp-req-3"));
+/// ```
+pub fn call(form: Form, model: &str, marker: u64) -> Call {
+    let stream = form.framing.is_stream();
+    let text = format!("Say hello. (kp-req-{marker})");
+    let mark = format!("kp-req-{marker}");
+    let (path, body) = match form.dialect {
+        Dialect::Chat => (
+            "/v1/chat/completions".to_owned(),
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}], "user": mark, "stream": stream}),
+        ),
+        Dialect::Responses => (
+            "/v1/responses".to_owned(),
+            serde_json::json!({"model": model, "input": text, "metadata": {"keypool_request": mark}, "stream": stream}),
+        ),
+        Dialect::Anthropic => (
+            "/v1/messages".to_owned(),
+            serde_json::json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": text}], "metadata": {"user_id": mark}, "stream": stream}),
+        ),
+        Dialect::Gemini => {
+            let path = match form.framing {
+                Framing::Whole => format!("/v1beta/models/{model}:generateContent"),
+                Framing::Sse => format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+                Framing::JsonArray => format!("/v1beta/models/{model}:streamGenerateContent"),
+            };
+            (
+                path,
+                serde_json::json!({"contents": [{"role": "user", "parts": [{"text": text}]}]}),
+            )
+        }
+    };
+    Call {
+        path,
+        body: body.to_string(),
+    }
+}
+
 /// Splits a body into the pieces it is sent in: one per SSE event (each with its blank line),
 /// the elements of a JSON array stream, or the two halves of a whole body. Faults that act "after
 /// N events" count these pieces.

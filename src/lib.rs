@@ -30,6 +30,8 @@ pub mod policy;
 pub mod pool;
 pub mod reply;
 pub mod scenario;
+#[cfg(feature = "http")]
+pub mod serve;
 pub mod sim;
 pub mod trace;
 

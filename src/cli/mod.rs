@@ -4,6 +4,8 @@ mod classify;
 mod explore;
 mod info;
 mod run;
+#[cfg(feature = "http")]
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +38,11 @@ enum Cmd {
     Presets,
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Serve a scenario's per-key scripts over HTTP (OpenAI, Anthropic, Gemini APIs), as the
+    /// upstream a real gateway is pointed at; record every request. Prints one JSON line with
+    /// the URL and each key's label and secret, runs until SIGINT/SIGTERM or --duration.
+    #[cfg(feature = "http")]
+    Serve(serve::ServeArgs),
     /// List the reply templates scenarios can name.
     Templates,
 }
@@ -56,6 +63,8 @@ pub fn main() -> i32 {
         Cmd::Classify { file, explain } => classify::run(file.as_deref(), explain),
         Cmd::Presets => info::presets(),
         Cmd::Schema => info::schema(),
+        #[cfg(feature = "http")]
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Templates => info::templates(),
     }
 }

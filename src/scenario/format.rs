@@ -109,6 +109,18 @@ pub enum Step {
     Full(Box<StepDef>),
 }
 
+impl From<&str> for Step {
+    fn from(name: &str) -> Step {
+        Step::Template(name.to_owned())
+    }
+}
+
+impl From<StepDef> for Step {
+    fn from(d: StepDef) -> Step {
+        Step::Full(Box::new(d))
+    }
+}
+
 impl<'de> Deserialize<'de> for Step {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

@@ -57,9 +57,14 @@ impl Upstream for ScriptedUpstream {
 /// Runs a world through the tokio driver (call inside a paused runtime for virtual time).
 pub async fn run_async(world: World) -> SimOutput {
     let world = Arc::new(world);
+    let upstream = ScriptedUpstream::new(world.clone(), Instant::now());
+    drive(&world, upstream).await
+}
+
+/// Runs a world's policy, chain and arrivals through the tokio driver against any upstream
+/// (the world's scripts are not used: the upstream answers). Time 0 is the call.
+pub async fn drive<U: Upstream>(world: &World, upstream: U) -> SimOutput {
     let engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
-    let origin = Instant::now();
-    let upstream = ScriptedUpstream::new(world.clone(), origin);
     let driver = Arc::new(Driver::new(engine, upstream, world.secrets.clone()));
     let mut tasks = Vec::new();
     for &t in &world.arrivals {

@@ -3,6 +3,9 @@
 //! paused runtime (`start_paused`) a run is virtual and deterministic, and gives the same
 //! trace as the simulator for the same scenario.
 
+#[cfg(feature = "http")]
+pub mod http;
+
 use crate::engine::{Engine, NoReply, Outcome, Step};
 use crate::policy::Timeouts;
 use crate::reply::Reply;

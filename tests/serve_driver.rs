@@ -1,0 +1,138 @@
+//! The tokio driver calling `keypool serve` over real HTTP makes the simulator's decisions, for
+//! every shipped scenario short enough to run on the wall clock.
+
+use keypool::dialect::{Dialect, Form};
+use keypool::driver::http::HttpUpstream;
+use keypool::scenario;
+use keypool::serve::Server;
+use keypool::sim::{self, scripted::drive, SimOutput};
+use keypool::trace::Event;
+use std::path::Path;
+
+/// Scenarios whose simulated run lasts longer than this are left out: the HTTP run takes as
+/// long on the wall clock.
+const LONGEST_MS: u64 = 4_000;
+
+/// Per request, what was decided, without times: keys called, classes read, decisions, end.
+fn decisions(out: &SimOutput) -> Vec<Vec<String>> {
+    let mut per: Vec<Vec<String>> = vec![Vec::new(); out.outcomes.len()];
+    for e in &out.trace {
+        let (req, what) = match *e {
+            Event::Attempt {
+                req, key, probe, ..
+            } => (
+                req,
+                format!(
+                    "call {}{}",
+                    out.names.key(key),
+                    if probe { " (probe)" } else { "" }
+                ),
+            ),
+            Event::Reply { req, class, .. } => (req, format!("read {class}")),
+            Event::Bench {
+                req, key, reason, ..
+            } => (req, format!("bench {} for {reason}", out.names.key(key))),
+            Event::Disable { req, key, .. } => (req, format!("disable {}", out.names.key(key))),
+            Event::Restore { req, key, .. } => (req, format!("restore {}", out.names.key(key))),
+            Event::Decision { req, decision, .. } => (req, decision.label().to_owned()),
+            Event::RequestEnd {
+                req,
+                success,
+                class,
+                ..
+            } => (
+                req,
+                format!("end {} {class}", if success { "ok" } else { "failed" }),
+            ),
+            Event::RequestStart { .. } => continue,
+        };
+        if let Some(v) = per.get_mut(req as usize) {
+            v.push(what);
+        }
+    }
+    per
+}
+
+#[test]
+fn the_driver_over_http_makes_the_simulators_decisions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for f in scenario::collect_files(&dir).unwrap() {
+        let sc = scenario::load(&f).unwrap();
+        let world = scenario::world(&sc, None).unwrap();
+        let want = sim::run(&world, true);
+        let last = want.trace.last().map_or(0, Event::t);
+        if last > LONGEST_MS {
+            skipped.push(format!("{} ({} s)", sc.name, last / 1000));
+            continue;
+        }
+        runs.push((sc, world, want));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (sc, mut world, want) in runs {
+            tasks.push(tokio::spawn(async move {
+                let server = Server::start(&sc).unwrap();
+                world.secrets = server
+                    .keys()
+                    .iter()
+                    .map(|k| Some(k.secret.clone()))
+                    .collect();
+                let up = HttpUpstream::new(&server.uri(), Form::new(Dialect::Chat, false));
+                let got = drive(&world, up).await;
+                let records = server.records();
+                (
+                    sc.name.clone(),
+                    decisions(&want),
+                    decisions(&got),
+                    records.len(),
+                    got.trace
+                        .iter()
+                        .filter(|e| matches!(e, Event::Attempt { .. }))
+                        .count(),
+                )
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let mut differ = Vec::new();
+    for (name, want, got, records, attempts) in &results {
+        // Every call the driver made reached the server and was recorded.
+        assert_eq!(records, attempts, "{name}: records and attempts");
+        if want != got {
+            let req = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(0);
+            differ.push(format!(
+                "{name} request {req}:\n  sim:  {:?}\n  http: {:?}",
+                want.get(req),
+                got.get(req)
+            ));
+        }
+    }
+    eprintln!(
+        "compared {} scenarios over HTTP; left out as too long: {}",
+        results.len(),
+        skipped.join(", ")
+    );
+    assert!(
+        results.len() >= 25,
+        "only {} scenarios were short enough",
+        results.len()
+    );
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        results.len(),
+        differ.join("\n")
+    );
+}
