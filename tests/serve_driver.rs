@@ -84,7 +84,8 @@ fn the_driver_over_http_makes_the_simulators_decisions() {
                     .iter()
                     .map(|k| Some(k.secret.clone()))
                     .collect();
-                let up = HttpUpstream::new(&server.uri(), Form::new(Dialect::Chat, false));
+                let form = world.form.unwrap_or(Form::new(Dialect::Chat, false));
+                let up = HttpUpstream::new(&server.uri(), form);
                 let got = drive(&world, up).await;
                 let records = server.records();
                 (

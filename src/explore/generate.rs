@@ -485,6 +485,7 @@ impl Draw {
             secrets: vec![None; scripts.len()],
             scripts,
             arrivals: self.at.clone(),
+            form: None,
         })
     }
 }

@@ -218,6 +218,14 @@ pub struct Workload {
     /// First arrival of those requests (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ms: Option<u64>,
+    /// The API every request calls; absent: each template's own shape (the reply exactly as
+    /// `keypool templates` describes it). With `api` or `stream`, every scripted step is written
+    /// in that API and framing, as `keypool serve` writes it for such a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<crate::dialect::Dialect>,
+    /// Requests ask for a streamed answer (SSE).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 /// How a request ended.

@@ -615,6 +615,9 @@ pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, Stri
         policy,
         scripts,
         arrivals,
+        form: (sc.workload.api.is_some() || sc.workload.stream).then(|| {
+            crate::dialect::Form::new(sc.workload.api.unwrap_or_default(), sc.workload.stream)
+        }),
         secrets,
     })
 }

@@ -247,10 +247,7 @@ impl Server {
             })?),
             None => None,
         };
-        let listener = std::net::TcpListener::bind(config.listen)
-            .map_err(|e| ServeError(format!("cannot listen on {}: {e}", config.listen)))?;
-        listener
-            .set_nonblocking(true)
+        let listener = listen(config.listen)
             .map_err(|e| ServeError(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener
             .local_addr()
@@ -362,6 +359,17 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// A non-blocking listener with a backlog of 4,096 connections.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
 }
 
 /// A key's secret when the scenario gives none: derived from the seed and the label, so a

@@ -137,6 +137,8 @@ fn verdict_of(reply: &Arc<Reply>) -> Verdict {
 
 /// Runs a world to completion with options.
 pub fn run_with(world: &World, opts: Options) -> SimOutput {
+    let formed = world.formed();
+    let world = formed.as_ref().unwrap_or(world);
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
     engine.record = opts.record;
     engine.reserve(world.arrivals.len());

@@ -20,6 +20,7 @@ pub struct ScriptedUpstream {
 impl ScriptedUpstream {
     /// Scripts of `world`, with virtual time 0 at `origin`.
     pub fn new(world: Arc<World>, origin: Instant) -> Self {
+        let world = world.formed().map_or(world, Arc::new);
         let n = world.scripts.len();
         ScriptedUpstream {
             world,

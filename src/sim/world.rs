@@ -175,6 +175,25 @@ pub struct World {
     pub scripts: Vec<Script>,
     /// Request arrival times, sorted.
     pub arrivals: Vec<u64>,
+    /// The API and framing of every request; `None`: each step's reply as built (a template's
+    /// own shape).
+    pub form: Option<Form>,
     /// Secrets per key, in global key order (only to prove they never leak).
     pub secrets: Vec<Option<String>>,
+}
+
+impl World {
+    /// With a request form set: the same world with every step's reply written in that form
+    /// (what `keypool serve` sends such a request). `None` when no form is set.
+    pub fn formed(&self) -> Option<World> {
+        let form = self.form?;
+        let mut w = self.clone();
+        for script in &mut w.scripts {
+            for step in &mut script.steps {
+                step.reply = Arc::new(step.reply_in(form));
+            }
+        }
+        w.form = None;
+        Some(w)
+    }
 }
