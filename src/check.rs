@@ -76,10 +76,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
 /// Every trace invariant on one simulation of `world` (a run cut by the event cap does not
 /// terminate).
 pub fn trace_violations(world: &World, out: &SimOutput) -> Vec<Violation> {
-    let ctx = Context {
-        providers: &world.providers,
-        policy: &world.policy,
-    };
+    let ctx = Context::new(&world.providers, &world.policy);
     let mut violations = invariants::check(&out.trace, &ctx);
     if out.truncated {
         violations.push(Violation {

@@ -284,3 +284,194 @@ fn a_closed_pipe_ends_output_quietly() {
         assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
     }
 }
+
+/// Starts `keypool serve` on a scenario; returns the child and its start line.
+fn serve(args: &[&str]) -> (std::process::Child, serde_json::Value) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keypool runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, v)
+}
+
+fn http_post(addr: &str, secret: &str, body: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {secret}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_announces_itself_and_flushes_its_record_on_sigterm() {
+    let record = tmp("serve-record.jsonl", b"");
+    let sc = root().join("scenarios/token-proxy-402.json");
+    let (child, start) = serve(&[sc.to_str().unwrap(), "--record", record.to_str().unwrap()]);
+    let url = start["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{start}");
+    assert_eq!(start["base_url"].as_str().unwrap(), format!("{url}/v1"));
+    let keys = start["keys"].as_array().unwrap();
+    assert_eq!(keys[0]["label"], "k1");
+    let addr = url.trim_start_matches("http://");
+    let k1 = keys[0]["secret"].as_str().unwrap();
+    let k2 = keys[1]["secret"].as_str().unwrap();
+    assert!(http_post(addr, k1, "{}").starts_with("HTTP/1.1 402"));
+    for i in 0..20 {
+        let out = http_post(addr, k2, &format!(r#"{{"user":"kp-req-{i}"}}"#));
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(lines.lines().count(), 21, "{lines}");
+    assert!(lines.contains(r#""request":19"#));
+    // The record names keys by label: no secret in it, nor in anything printed after the start line.
+    for secret in [k1, k2] {
+        assert!(!lines.contains(secret) && !text(&out).contains(secret));
+    }
+}
+
+#[test]
+fn serve_stops_by_itself_and_refuses_bad_flags() {
+    let sc = root().join("scenarios/token-proxy-402.json");
+    let sc = sc.to_str().unwrap();
+    let t = std::time::Instant::now();
+    let o = keypool(&["serve", sc, "--duration", "0.3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    for bad in [
+        vec!["--duration", "-1"],
+        vec!["--duration", "nan"],
+        vec!["--duration", "1e300"],
+        vec!["--listen", "nowhere"],
+        vec!["--workers", "0"],
+        vec!["--max-body", "0"],
+    ] {
+        let mut args = vec!["serve", sc];
+        args.extend(bad.iter().copied());
+        let o = keypool(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    let o = keypool(&[
+        "serve",
+        tmp("junk.json", b"\x00\x01junk").to_str().unwrap(),
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("junk.json"), "{}", text(&o));
+    // An address it cannot take (not a local one).
+    let o = keypool(&["serve", sc, "--listen", "192.0.2.1:80", "--duration", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot listen"), "{}", text(&o));
+}
+
+#[test]
+fn serve_holds_ten_thousand_connections_at_once() {
+    let sc = tmp(
+        "many.json",
+        br#"{"name":"many","latency_ms":0,"providers":[{"name":"p","keys":[{"label":"k1","secret":"sk-many"}]}],"workload":{"at_ms":[0]}}"#,
+    );
+    let (mut child, start) = serve(&[sc.to_str().unwrap(), "--workers", "2"]);
+    let addr: std::net::SocketAddr = start["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ok = rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const N: usize = 10_000;
+        // Every connection is opened first and held, then each sends a request.
+        let mut conns = Vec::with_capacity(N);
+        for _ in 0..N {
+            conns.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+        }
+        let req = "POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\nauthorization: Bearer sk-many\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut c in conns {
+            tasks.spawn(async move {
+                c.write_all(req.as_bytes()).await.ok()?;
+                let mut out = Vec::new();
+                c.read_to_end(&mut out).await.ok()?;
+                Some(out.starts_with(b"HTTP/1.1 200"))
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            if r.ok().flatten() == Some(true) {
+                ok += 1;
+            }
+        }
+        ok
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ok, 10_000);
+}
+
+#[test]
+fn check_judges_a_record_and_says_what_a_record_cannot_show() {
+    let sc = root().join("scenarios/token-proxy-402.json");
+    let sc = sc.to_str().unwrap();
+    let line = |t: u64, key: &str, req: u64, status: u16| {
+        format!(
+            r#"{{"t_ms":{t},"key":"{key}","fingerprint":null,"method":"POST","path":"/v1/chat/completions","dialect":"chat","stream":false,"request":{req},"probe":false,"step":0,"status":{status},"bytes":0,"end":"complete","ended_ms":{},"client_gone_ms":null}}"#,
+            t + 50
+        )
+    };
+    // k1 answers 402 and the program calls it again in the same request.
+    let bad = tmp(
+        "bad-record.jsonl",
+        format!("{}\n{}\n", line(0, "k1", 0, 402), line(100, "k1", 0, 402)).as_bytes(),
+    );
+    let o = keypool(&["check", bad.to_str().unwrap(), "--scenario", sc]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no_same_key_after_quota") && text(&o).contains("kp-req-0"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("rotation_is_free") && text(&o).contains("not checkable"),
+        "{}",
+        text(&o)
+    );
+    // Rotated to k2 at once: fine.
+    let good = tmp(
+        "good-record.jsonl",
+        format!("{}\n{}\n", line(0, "k1", 0, 402), line(60, "k2", 0, 200)).as_bytes(),
+    );
+    let o = keypool(&["check", good.to_str().unwrap(), "--scenario", sc, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["violations"].as_array().unwrap().len(), 0);
+    assert!(v["support"]["no_truncated_success"]["not_checkable"].is_string());
+    // A broken record: exit 2, naming the line.
+    let junk = tmp(
+        "junk-record.jsonl",
+        format!("{}\n{{\"t_ms\":\n", line(0, "k1", 0, 402)).as_bytes(),
+    );
+    let o = keypool(&["check", junk.to_str().unwrap(), "--scenario", sc]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("line 2"), "{}", text(&o));
+}

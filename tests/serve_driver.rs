@@ -137,3 +137,53 @@ fn the_driver_over_http_makes_the_simulators_decisions() {
         differ.join("\n")
     );
 }
+
+/// Runs a scenario under `preset` through the driver against `keypool serve`, and judges the
+/// server's record alone.
+fn judged_record(
+    file: &str,
+    preset: Option<&str>,
+) -> (Vec<&'static str>, keypool::serve::judge::Judged) {
+    let sc = scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(file),
+    )
+    .unwrap();
+    let mut world = scenario::world(&sc, preset).unwrap();
+    let server = Server::start(&sc).unwrap();
+    world.secrets = server
+        .keys()
+        .iter()
+        .map(|k| Some(k.secret.clone()))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let up = HttpUpstream::new(&server.uri(), Form::new(Dialect::Chat, false));
+    rt.block_on(drive(&world, up));
+    let records = server.records();
+    // Judged against the scenario's own policy, as `keypool check` does.
+    let reference = scenario::world(&sc, None).unwrap();
+    let j = keypool::serve::judge::judge(&records, &reference, None);
+    let mut names: Vec<&'static str> = j.violations.iter().map(|v| v.invariant).collect();
+    names.sort_unstable();
+    names.dedup();
+    (names, j)
+}
+
+#[test]
+fn a_record_alone_shows_a_mutants_failover_bug() {
+    let (broken, j) = judged_record("token-proxy-402.json", Some("token-proxy-402"));
+    assert_eq!(
+        broken,
+        vec!["benched_key_skipped", "pool_walk_complete"],
+        "{:?}",
+        j.violations
+    );
+    assert_eq!(j.markers, vec![Some(0), Some(1)]);
+    // The reference policy on the same scenario: nothing to report.
+    let (broken, j) = judged_record("token-proxy-402.json", None);
+    assert!(broken.is_empty(), "{:?}", j.violations);
+}

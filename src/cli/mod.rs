@@ -1,5 +1,7 @@
 //! Subcommands, one file each.
 
+#[cfg(feature = "http")]
+mod check;
 mod classify;
 mod explore;
 mod info;
@@ -43,6 +45,10 @@ enum Cmd {
     /// the URL and each key's label and secret, runs until SIGINT/SIGTERM or --duration.
     #[cfg(feature = "http")]
     Serve(serve::ServeArgs),
+    /// Judge a record written by `keypool serve --record` against the scenario that was
+    /// served: the invariants a record can show; exit 0 when none is violated, 1 when one is.
+    #[cfg(feature = "http")]
+    Check(check::CheckArgs),
     /// List the reply templates scenarios can name.
     Templates,
 }
@@ -65,6 +71,8 @@ pub fn main() -> i32 {
         Cmd::Schema => info::schema(),
         #[cfg(feature = "http")]
         Cmd::Serve(a) => serve::run(a),
+        #[cfg(feature = "http")]
+        Cmd::Check(a) => check::run(a),
         Cmd::Templates => info::templates(),
     }
 }

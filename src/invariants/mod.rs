@@ -8,6 +8,7 @@
 //! the rendered output; [`crate::check`] checks those.
 
 mod fairness;
+pub mod observed;
 mod walk;
 
 use crate::engine::ProviderSpec;
@@ -77,12 +78,91 @@ pub struct Context<'a> {
     pub providers: &'a [ProviderSpec],
     /// The policy's budgets and probe schedule.
     pub policy: &'a Policy,
+    /// Where the trace came from, and so which checks it can support.
+    pub view: View,
+}
+
+impl<'a> Context<'a> {
+    /// The context of an engine's own trace.
+    pub fn new(providers: &'a [ProviderSpec], policy: &'a Policy) -> Self {
+        Context {
+            providers,
+            policy,
+            view: View::Engine,
+        }
+    }
+}
+
+/// Where a trace came from. An engine's trace has its decisions, benches and counters; a trace
+/// built from what a black box was seen doing ([`observed`]) has only the calls, the replies
+/// and, with the client's view, how each request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// The engine's own events.
+    #[default]
+    Engine,
+    /// The upstream's record of calls only (`keypool check RECORD`).
+    Upstream,
+    /// The upstream's record joined with what the client got (`keypool conform`).
+    UpstreamAndClient,
+}
+
+/// Whether an invariant means something on a trace of this view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Checked in full.
+    Full,
+    /// Checked in part; the rest needs what this view lacks.
+    Partial(&'static str),
+    /// Not checkable on this view: reported as such, never as passed.
+    No(&'static str),
+}
+
+/// How far each invariant can be checked on a trace of `view`, in [`INVARIANTS`] order.
+///
+/// ```
+/// use keypool::invariants::{support, Support, View};
+/// let s = support(View::Upstream);
+/// assert_eq!(s.iter().find(|x| x.0 == "benched_key_skipped").unwrap().1, Support::Full);
+/// assert!(matches!(s.iter().find(|x| x.0 == "no_truncated_success").unwrap().1, Support::No(_)));
+/// ```
+pub fn support(view: View) -> Vec<(&'static str, Support)> {
+    use Support::*;
+    const ENGINE: &str =
+        "needs the engine's own events (its retry counter, bench and disable decisions)";
+    const CLIENT: &str = "needs what the client got back";
+    INVARIANTS
+        .iter()
+        .map(|&name| {
+            let s = match (view, name) {
+                (View::Engine, _) => Full,
+                (_, "rotation_is_free" | "bench_monotone" | "attribution") => No(ENGINE),
+                (_, "deterministic") => No("needs two runs of a deterministic program"),
+                (View::Upstream, "no_truncated_success" | "soft_failure_parity") => No(CLIENT),
+                (View::Upstream, "informative_failure") => No(CLIENT),
+                (View::Upstream, "terminates") => Partial("attempts and deadline only; whether the client got an answer needs the client's view"),
+                (View::Upstream, "retry_after_respected") => Partial("calls only; what a failed request told its client needs the client's view"),
+                (_, "soft_failure_parity") => Partial("a 2xx failure taken as a success; whether the key was benched needs the engine's events"),
+                (_, "informative_failure") => Partial("the class the client got; the ready time promised needs the engine's benches"),
+                _ => Full,
+            };
+            (name, s)
+        })
+        .collect()
 }
 
 /// Runs every trace check; returns all violations, in trace order per check.
 pub fn check(trace: &[Event], ctx: &Context) -> Vec<Violation> {
     let mut v = walk::walk(trace, ctx);
     v.extend(fairness::fair_rotation(trace, ctx));
+    if ctx.view != View::Engine {
+        let unsupported: Vec<&str> = support(ctx.view)
+            .into_iter()
+            .filter(|s| matches!(s.1, Support::No(_)))
+            .map(|s| s.0)
+            .collect();
+        v.retain(|x| !unsupported.contains(&x.invariant));
+    }
     v
 }
 
@@ -164,10 +244,7 @@ mod tests {
     #[test]
     fn fair_rotation_judges_the_spread() {
         let (providers, policy) = ctx_parts(Strategy::RoundRobin);
-        let ctx = Context {
-            providers: &providers,
-            policy: &policy,
-        };
+        let ctx = Context::new(&providers, &policy);
         let fair: Vec<Event> = (0..6).flat_map(|r| served(r, r % 3)).collect();
         assert!(check(&fair, &ctx).is_empty());
         let skewed: Vec<Event> = (0..6).flat_map(|r| served(r, 0)).collect();
@@ -178,23 +255,13 @@ mod tests {
         );
         // fill_first is not expected to spread.
         let (providers, policy) = ctx_parts(Strategy::FillFirst);
-        assert!(check(
-            &skewed,
-            &Context {
-                providers: &providers,
-                policy: &policy
-            }
-        )
-        .is_empty());
+        assert!(check(&skewed, &Context::new(&providers, &policy)).is_empty());
     }
 
     #[test]
     fn an_unended_request_does_not_terminate() {
         let (providers, policy) = ctx_parts(Strategy::FillFirst);
-        let ctx = Context {
-            providers: &providers,
-            policy: &policy,
-        };
+        let ctx = Context::new(&providers, &policy);
         let mut t = served(0, 0);
         t.pop();
         let v = check(&t, &ctx);

@@ -1,7 +1,7 @@
 //! One pass over the trace with a model of every key; checks every invariant that needs to
 //! know what state a key was in when something happened.
 
-use super::{Context, Violation, QUOTA_MIN_BENCH_MS};
+use super::{Context, View, Violation, QUOTA_MIN_BENCH_MS};
 
 /// The reference's first probe of a disabled key, used to judge policies that never probe.
 const REFERENCE_PROBE_MS: u64 = 1_800_000;
@@ -629,6 +629,8 @@ impl Walker<'_> {
                 );
             }
         }
+        // Seen from outside, what happened to the key is not known: only a success is judged.
+        let engine_view = self.ctx.view == View::Engine;
         if let Some((attempt, class, _key, _)) = pending {
             if decision == Decision::Done {
                 self.v(
@@ -638,6 +640,7 @@ impl Walker<'_> {
                     t,
                     format!("a 200 carrying {class} was taken as a success"),
                 );
+            } else if !engine_view {
             } else if class.is_key_level() && !caused {
                 self.v("soft_failure_parity", Some(req), Some(attempt), t, format!("a 200 carrying {class} left its key in service; the HTTP error would bench it"));
             } else if class.is_key_level()
@@ -706,6 +709,10 @@ impl Walker<'_> {
             }
             return;
         }
+        if self.ctx.view != View::Engine {
+            self.end_observed(t, req, class, ready_at, last);
+            return;
+        }
         let earliest = self.explicit_earliest(t);
         match last {
             Some((c, a, _, _)) if c != class => {
@@ -746,6 +753,39 @@ impl Walker<'_> {
         }
         if ready_at.is_none() && want.is_some() && class.is_key_level() {
             self.v("retry_after_respected", Some(req), None, t, "every key is benched, yet the request neither waited nor carried the time one is back".into());
+        }
+    }
+
+    /// The end of a failed request seen from outside: the class the client got must be the
+    /// class of the reply that ended it, and a key-level failure while some key is only
+    /// benched must tell the client when one is back (or have waited).
+    fn end_observed(
+        &mut self,
+        t: u64,
+        req: ReqId,
+        class: Class,
+        ready_at: Option<u64>,
+        last: Option<(Class, u32, KeyId, u32)>,
+    ) {
+        if let Some((c, a, _, _)) = last.filter(|l| l.0 != class) {
+            self.v(
+                "informative_failure",
+                Some(req),
+                Some(a),
+                t,
+                format!("the client was told {class}, but the reply that ended it was {c}"),
+            );
+        }
+        let back = self
+            .keys
+            .iter()
+            .filter(|m| !m.disabled && m.bench_until > t)
+            .map(|m| m.bench_until)
+            .min();
+        if let (None, Some(b)) = (ready_at, back) {
+            if class.is_key_level() && self.ctx.view == View::UpstreamAndClient {
+                self.v("retry_after_respected", Some(req), None, t, format!("failed on {class} while a key is back at {b} ms, yet the request neither waited nor told the client when"));
+            }
         }
     }
 }

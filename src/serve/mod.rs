@@ -38,6 +38,7 @@
 pub mod answers;
 mod body;
 mod http;
+pub mod judge;
 pub mod record;
 pub mod route;
 
