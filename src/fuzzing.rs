@@ -478,3 +478,59 @@ impl FuzzReply {
         }
     }
 }
+
+/// The request-side readers of `keypool serve` (routing, credentials, markers) and the body
+/// splitter every delivery uses, on arbitrary bytes: the input is split at 0 bytes into a
+/// method, a path, a query, a header value and a body.
+///
+/// ```
+/// keypool::fuzzing::check_request(b"POST\0/v1/chat/completions\0key=k\0Bearer kp\0{\"user\":\"kp-req-3\"}").unwrap();
+/// ```
+#[cfg(feature = "http")]
+pub fn check_request(data: &[u8]) -> Result<(), String> {
+    use crate::dialect::{pieces, Dialect, Framing};
+    use crate::serve::route::{form, marker, presented_key, route};
+    let mut parts = data.splitn(5, |b| *b == 0);
+    let mut next = || String::from_utf8_lossy(parts.next().unwrap_or(b"")).into_owned();
+    let (method, path, query, header) = (next(), next(), next(), next());
+    let body: &[u8] = {
+        let skip = data.iter().filter(|b| **b == 0).count().min(4);
+        let mut at = 0;
+        for _ in 0..skip {
+            at += data[at..].iter().position(|b| *b == 0).map_or(0, |p| p + 1);
+        }
+        &data[at.min(data.len())..]
+    };
+    let r = route(&method, &path, &query);
+    if r != route(&method, &path, &query) {
+        return Err("routing is not deterministic".into());
+    }
+    let h =
+        |name: &str| (name == "authorization" || name == "x-api-key").then_some(header.as_str());
+    if let Some(k) = presented_key(h, &query) {
+        if !header.contains(k) && !query.contains(k) {
+            return Err(format!(
+                "a presented key `{k}` that the request does not hold"
+            ));
+        }
+    }
+    let from_body = marker(None, body);
+    let has = memchr::memmem::find_iter(body, b"kp-req-")
+        .any(|at| body.get(at + 7).is_some_and(u8::is_ascii_digit));
+    if from_body.is_some() != has {
+        return Err(format!(
+            "marker {from_body:?} but a marker in the body: {has}"
+        ));
+    }
+    let _ = marker(Some(&header), body);
+    for d in Dialect::ALL {
+        let _ = form(d, None, body);
+    }
+    let text = String::from_utf8_lossy(body);
+    for f in [Framing::Whole, Framing::Sse, Framing::JsonArray] {
+        if pieces(&text, f).concat() != text {
+            return Err(format!("{f:?} pieces do not join back to the body"));
+        }
+    }
+    Ok(())
+}
