@@ -466,6 +466,25 @@ fn check_judges_a_record_and_says_what_a_record_cannot_show() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["violations"].as_array().unwrap().len(), 0);
     assert!(v["support"]["no_truncated_success"]["not_checkable"].is_string());
+    // A record that shows a secret (a path with the key in it) breaks no_secret_in_output.
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sc).unwrap()).unwrap();
+    let secret = match file["providers"][0]["keys"][0]["secret"].as_str() {
+        Some(s) => s.to_owned(),
+        None => keypool::serve::derived_secret(file["seed"].as_u64().unwrap_or(0), "k1"),
+    };
+    let leaky = line(0, "k1", 0, 402).replace(
+        "/v1/chat/completions",
+        &format!("/v1/chat/completions/{secret}"),
+    );
+    let leaky = tmp("leaky-record.jsonl", format!("{leaky}\n").as_bytes());
+    let o = keypool(&["check", leaky.to_str().unwrap(), "--scenario", sc]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no_secret_in_output") && !text(&o).contains(&secret),
+        "{}",
+        text(&o)
+    );
     // A broken record: exit 2, naming the line.
     let junk = tmp(
         "junk-record.jsonl",

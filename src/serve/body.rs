@@ -18,13 +18,15 @@ pub(crate) struct Rendered {
     pub status: hyper::StatusCode,
     pub headers: hyper::HeaderMap,
     pub pieces: Vec<Bytes>,
+    /// The whole body in one buffer: what is sent when nothing comes between the pieces.
+    pub whole: Bytes,
     /// Sent with a `content-length` (a whole body) rather than chunked (a stream).
     pub sized: bool,
 }
 
 impl Rendered {
     fn len(&self) -> u64 {
-        self.pieces.iter().map(|p| p.len() as u64).sum()
+        self.whole.len() as u64
     }
 }
 
@@ -99,6 +101,8 @@ impl std::error::Error for Closed {}
 /// A response body that follows a script step.
 pub(crate) struct ScriptBody {
     rendered: Arc<Rendered>,
+    /// Send `whole` as the one piece.
+    one: bool,
     next: usize,
     until: usize,
     after: After,
@@ -120,8 +124,14 @@ impl ScriptBody {
         gap: Duration,
         guard: RecordGuard,
     ) -> Self {
-        let until = sent.min(rendered.pieces.len());
+        let mut until = sent.min(rendered.pieces.len());
         let mut guard = guard;
+        // Nothing between the pieces: one write instead of one per piece.
+        let plain = after == After::End && first_byte.is_zero() && gap.is_zero();
+        let one = plain && until > 1;
+        if one {
+            until = 1;
+        }
         if until == 0 && after == After::End && first_byte.is_zero() {
             // An empty body is never polled (hyper sees its exact length of 0): it is whole
             // as soon as it is handed over.
@@ -129,6 +139,7 @@ impl ScriptBody {
         }
         ScriptBody {
             rendered,
+            one,
             next: 0,
             until,
             after,
@@ -187,7 +198,11 @@ impl Body for ScriptBody {
             }
             if more {
                 this.waited = false;
-                let piece = this.rendered.pieces[this.next].clone();
+                let piece = if this.one {
+                    this.rendered.whole.clone()
+                } else {
+                    this.rendered.pieces[this.next].clone()
+                };
                 this.next += 1;
                 this.guard.rec().bytes += piece.len() as u64;
                 if this.next == this.until && this.after == After::End {

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,7 +37,7 @@ impl std::error::Error for Reset {}
 
 /// Accepts until told to stop, then gives responses in flight the grace period and cuts the
 /// rest (their records say `shutdown`).
-pub(crate) async fn run(listener: std::net::TcpListener, served: Arc<Served>) {
+pub(crate) async fn run(listener: std::net::TcpListener, served: Arc<Served>, flushes: bool) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(_) => return,
@@ -49,6 +50,17 @@ pub(crate) async fn run(listener: std::net::TcpListener, served: Arc<Served>) {
         .header_read_timeout(served.config.header_timeout)
         .max_buf_size(64 * 1024);
     let builder = Arc::new(builder);
+    // Records reach the file within a few milliseconds, one system call per buffer.
+    let flusher = flushes.then(|| {
+        let s = served.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                s.sink.flush();
+            }
+        })
+    });
     loop {
         tokio::select! {
             _ = served.stopped() => break,
@@ -93,13 +105,23 @@ pub(crate) async fn run(listener: std::net::TcpListener, served: Arc<Served>) {
     let grace = served.config.grace;
     let _ = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
     conns.shutdown().await;
+    if let Some(f) = flusher {
+        f.abort();
+    }
 }
 
-fn method_name(m: &str) -> Box<str> {
-    match m {
-        "GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH" => m.into(),
-        _ => "OTHER".into(),
-    }
+fn method_name(m: &hyper::Method) -> Cow<'static, str> {
+    use hyper::Method as M;
+    Cow::Borrowed(match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        _ => "OTHER",
+    })
 }
 
 /// Answers one request.
@@ -108,15 +130,15 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ScriptBody>, Reset> {
     let t = served.now_ms();
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
+    // Clones of the request line's parts are reference counts, not copies.
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let (path, query) = (uri.path(), uri.query().unwrap_or(""));
     let rec = Record {
         t_ms: t,
         key: None,
         fingerprint: None,
         method: method_name(&method),
-        path: path.as_str().into(),
+        path: path.into(),
         dialect: None,
         stream: false,
         request: route::marker(header(req.headers(), "x-keypool-request"), b""),
@@ -129,14 +151,15 @@ async fn handle(
         client_gone_ms: None,
     };
     let mut guard = RecordGuard::new(served.clone(), rec);
-    match route::route(&method, &path, &query) {
+    let method = method.as_str();
+    match route::route(method, path, query) {
         Route::Probe(p) => {
             guard.rec().probe = true;
             Ok(fixed(answers::probe(&p), guard, false))
         }
-        Route::NotFound => Ok(fixed(answers::not_found(404, &method, &path), guard, false)),
-        Route::MethodNotAllowed => Ok(fixed(answers::not_found(405, &method, &path), guard, false)),
-        Route::Api { dialect, framing } => api(served, req, &query, dialect, framing, guard).await,
+        Route::NotFound => Ok(fixed(answers::not_found(404, method, path), guard, false)),
+        Route::MethodNotAllowed => Ok(fixed(answers::not_found(405, method, path), guard, false)),
+        Route::Api { dialect, framing } => api(served, req, query, dialect, framing, guard).await,
     }
 }
 
@@ -293,6 +316,7 @@ fn render(r: &crate::Reply) -> Rendered {
         status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         headers,
         pieces,
+        whole: Bytes::copy_from_slice(r.body.as_bytes()),
         sized: !framing.is_stream(),
     }
 }
@@ -313,10 +337,12 @@ fn fixed(a: Fixed, mut guard: RecordGuard, close: bool) -> Response<ScriptBody> 
     guard.rec().status = Some(a.status);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = Bytes::from(a.body);
     let r = Arc::new(Rendered {
         status: StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         headers,
-        pieces: vec![Bytes::from(a.body)],
+        pieces: vec![body.clone()],
+        whole: body,
         sized: true,
     });
     response(&r.clone(), ScriptBody::whole(r, guard), close)

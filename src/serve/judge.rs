@@ -129,7 +129,8 @@ pub fn judge(
         policy: &world.policy,
         view,
     };
-    let violations = invariants::check(&trace, &ctx);
+    let mut violations = invariants::check(&trace, &ctx);
+    violations.extend(secrets_in(records, world));
     let names = Names {
         providers: world.providers.iter().map(|p| p.name.clone()).collect(),
         keys: world
@@ -147,4 +148,36 @@ pub fn judge(
         unknown_keys,
         probes,
     }
+}
+
+/// Records that show a key's secret (the scenario's, or the one the server derived): they
+/// must only ever name keys by label or fingerprint.
+fn secrets_in(records: &[Record], world: &World) -> Vec<Violation> {
+    let labels = world
+        .providers
+        .iter()
+        .flat_map(|p| &p.keys)
+        .map(|k| &*k.label);
+    let secrets: Vec<String> = labels
+        .zip(&world.secrets)
+        .map(|(l, s)| {
+            s.clone()
+                .unwrap_or_else(|| super::derived_secret(world.seed, l))
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let line = r.to_line();
+        if secrets.iter().any(|s| line.contains(s.as_str())) {
+            out.push(Violation {
+                invariant: "no_secret_in_output",
+                req: None,
+                attempt: None,
+                t: Some(r.t_ms),
+                message: format!("record line {} shows a key's secret", i + 1),
+            });
+        }
+    }
+    out
 }

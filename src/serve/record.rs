@@ -3,10 +3,10 @@
 
 use crate::dialect::Dialect;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 
 /// How a response ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,8 +43,8 @@ pub struct Record {
     pub key: Option<Arc<str>>,
     /// The fingerprint of a presented key the scenario does not have.
     pub fingerprint: Option<Box<str>>,
-    /// The HTTP method.
-    pub method: Box<str>,
+    /// The HTTP method (`OTHER` for one that is not standard).
+    pub method: Cow<'static, str>,
     /// The path, without the query (which may carry a key).
     pub path: Arc<str>,
     /// The API, for a model call.
@@ -90,41 +90,50 @@ pub fn read_records(text: &str) -> Result<Vec<Record>, String> {
     Ok(out)
 }
 
-/// Where records go: kept in memory (the test server), appended to a file by one writer thread
-/// (the CLI), or both. A record is in memory before the last byte of its response is handed
-/// to the connection, so a client that has its answer finds its record.
+/// Where records go: kept in memory (the test server), appended to a file (the CLI), or both.
+/// A record is written when its response ends: before the last byte of the response is
+/// handed to the connection, so a client that has its answer finds its record. The file is
+/// one buffered writer behind a lock (lines never interleave); the server flushes it every few
+/// milliseconds while busy and when it stops, so a burst costs one system call per buffer,
+/// not one per record.
 pub(crate) struct Sink {
     memory: Option<Mutex<Vec<Record>>>,
-    file: Mutex<Option<mpsc::Sender<Record>>>,
-    writer: Mutex<Option<JoinHandle<io::Result<()>>>>,
+    file: Mutex<Option<BufWriter<File>>>,
+    /// The first write error, reported when the sink closes.
+    failed: Mutex<Option<io::Error>>,
 }
 
 impl Sink {
     pub(crate) fn new(keep: bool, file: Option<File>) -> Sink {
-        let (tx, writer) = match file {
-            Some(f) => {
-                let (tx, rx) = mpsc::channel::<Record>();
-                let h = std::thread::Builder::new()
-                    .name("keypool-record".into())
-                    .spawn(move || write_all(rx, f))
-                    .expect("a thread can be started");
-                (Some(tx), Some(h))
-            }
-            None => (None, None),
-        };
         Sink {
             memory: keep.then(|| Mutex::new(Vec::new())),
-            file: Mutex::new(tx),
-            writer: Mutex::new(writer),
+            file: Mutex::new(file.map(|f| BufWriter::with_capacity(256 * 1024, f))),
+            failed: Mutex::new(None),
         }
     }
 
     pub(crate) fn push(&self, r: Record) {
-        if let Some(tx) = lock(&self.file).as_ref() {
-            let _ = tx.send(r.clone());
+        if let Some(w) = lock(&self.file).as_mut() {
+            let res = serde_json::to_writer(&mut *w, &r)
+                .map_err(io::Error::other)
+                .and_then(|_| w.write_all(b"\n"));
+            if let Err(e) = res {
+                lock(&self.failed).get_or_insert(e);
+            }
         }
         if let Some(m) = &self.memory {
             lock(m).push(r);
+        }
+    }
+
+    /// Writes out what is buffered (called on a short timer while the server runs).
+    pub(crate) fn flush(&self) {
+        if let Some(w) = lock(&self.file).as_mut() {
+            if !w.buffer().is_empty() {
+                if let Err(e) = w.flush() {
+                    lock(&self.failed).get_or_insert(e);
+                }
+            }
         }
     }
 
@@ -135,13 +144,15 @@ impl Sink {
             .unwrap_or_default()
     }
 
-    /// Closes the file writer after the records sent so far are written and flushed.
+    /// Flushes and closes the file; the first write error, if any.
     pub(crate) fn close(&self) -> io::Result<()> {
-        lock(&self.file).take();
-        match lock(&self.writer).take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the record writer panicked"))),
+        if let Some(mut w) = lock(&self.file).take() {
+            if let Err(e) = w.flush() {
+                lock(&self.failed).get_or_insert(e);
+            }
+        }
+        match lock(&self.failed).take() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -150,22 +161,4 @@ impl Sink {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere leaves the data whole (each push is one step).
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The writer thread: one line per record, flushed whenever the queue runs dry.
-fn write_all(rx: mpsc::Receiver<Record>, f: File) -> io::Result<()> {
-    let mut w = BufWriter::new(f);
-    let mut line = Vec::with_capacity(256);
-    while let Ok(r) = rx.recv() {
-        let mut next = Some(r);
-        while let Some(r) = next {
-            line.clear();
-            serde_json::to_writer(&mut line, &r).map_err(io::Error::other)?;
-            line.push(b'\n');
-            w.write_all(&line)?;
-            next = rx.try_recv().ok();
-        }
-        w.flush()?;
-    }
-    w.flush()
 }

@@ -146,7 +146,12 @@ pub fn marker(header: Option<&str>, body: &[u8]) -> Option<u64> {
             return Some(n);
         }
     }
-    memchr::memmem::find_iter(body, MARK.as_bytes()).find_map(|at| number(&body[at + MARK.len()..]))
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(MARK.as_bytes()));
+    finder
+        .find_iter(body)
+        .find_map(|at| number(&body[at + MARK.len()..]))
 }
 
 const MARK: &str = "kp-req-";
