@@ -20,10 +20,14 @@ pub mod check;
 pub mod class;
 pub mod classify;
 pub mod classify_line;
+#[cfg(feature = "http")]
+pub mod conform;
 pub mod dialect;
 pub mod driver;
 pub mod engine;
 pub mod explore;
+#[cfg(feature = "http")]
+pub mod front;
 pub mod fuzzing;
 pub mod invariants;
 pub mod policy;

@@ -44,6 +44,7 @@ fn call_for(server: &Server, label: &str, req: u32, timeouts: Timeouts) -> Call 
         secret: server.secret(label).map(Into::into),
         deadline: u64::MAX,
         timeouts,
+        tag: None,
     }
 }
 

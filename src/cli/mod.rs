@@ -3,7 +3,11 @@
 #[cfg(feature = "http")]
 mod check;
 mod classify;
+#[cfg(feature = "http")]
+mod conform;
 mod explore;
+#[cfg(feature = "http")]
+mod gateway;
 mod info;
 mod run;
 #[cfg(feature = "http")]
@@ -49,6 +53,15 @@ enum Cmd {
     /// served: the invariants a record can show; exit 0 when none is violated, 1 when one is.
     #[cfg(feature = "http")]
     Check(check::CheckArgs),
+    /// Run scenarios against a real gateway (LiteLLM, hermes-agent, keypool's own, yours)
+    /// through its adapter and report which invariants it breaks; exit 0 / 1 / 2 as `run`,
+    /// 2 also when the gateway cannot be installed, started or kept alive.
+    #[cfg(feature = "http")]
+    Conform(conform::ConformArgs),
+    /// keypool's reference engine as an HTTP gateway in front of an upstream (the `keypool`
+    /// adapter of `conform`).
+    #[cfg(feature = "http")]
+    Gateway(gateway::GatewayArgs),
     /// List the reply templates scenarios can name.
     Templates,
 }
@@ -73,6 +86,10 @@ pub fn main() -> i32 {
         Cmd::Serve(a) => serve::run(a),
         #[cfg(feature = "http")]
         Cmd::Check(a) => check::run(a),
+        #[cfg(feature = "http")]
+        Cmd::Conform(a) => conform::run(a),
+        #[cfg(feature = "http")]
+        Cmd::Gateway(a) => gateway::run(a),
         Cmd::Templates => info::templates(),
     }
 }

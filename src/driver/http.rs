@@ -53,19 +53,29 @@ fn limit(ms: Option<u64>) -> Duration {
 
 impl Upstream for HttpUpstream {
     async fn call(&self, call: Call) -> Result<Reply, TransportError> {
-        let c = dialect::call(self.form, &self.model, u64::from(call.req));
+        self.call_in(self.form, call).await
+    }
+}
+
+impl HttpUpstream {
+    /// One call in `form` instead of the upstream's own.
+    pub async fn call_in(&self, form: Form, call: Call) -> Result<Reply, TransportError> {
+        // The request's marker: the host's tag (a gateway's client request), else the
+        // engine's request number.
+        let marker = call.tag.unwrap_or(u64::from(call.req));
+        let c = dialect::call(form, &self.model, marker);
         let mut req = Request::post(format!("{}{}", self.base, c.path))
             .header("content-type", "application/json")
-            .header("x-keypool-request", format!("kp-req-{}", call.req));
+            .header("x-keypool-request", format!("kp-req-{marker}"));
         if let Some(secret) = &call.secret {
-            let name = dialect::key_header(self.form.dialect);
+            let name = dialect::key_header(form.dialect);
             req = if name == "authorization" {
                 req.header(name, format!("Bearer {secret}"))
             } else {
                 req.header(name, &**secret)
             };
         }
-        if self.form.dialect == Dialect::Anthropic {
+        if form.dialect == Dialect::Anthropic {
             req = req.header("anthropic-version", "2023-06-01");
         }
         let req = req

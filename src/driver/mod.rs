@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, Duration, Instant};
 ///
 /// ```
 /// use keypool::driver::Call;
-/// let c = Call { req: 0, attempt: 1, provider: 0, key: 0, label: "k1".into(), secret: Some("sk-live-123456".into()), deadline: 1_000, timeouts: Default::default() };
+/// let c = Call { req: 0, attempt: 1, provider: 0, key: 0, label: "k1".into(), secret: Some("sk-live-123456".into()), deadline: 1_000, timeouts: Default::default(), tag: None };
 /// let shown = format!("{c:?}");
 /// assert!(shown.contains("k1") && shown.contains("fp:") && !shown.contains("sk-live"));
 /// ```
@@ -42,6 +42,8 @@ pub struct Call {
     pub deadline: u64,
     /// How long the upstream may send nothing before the call is given up as timed out.
     pub timeouts: Timeouts,
+    /// The host's own id for the request, when it gave one ([`Driver::execute_tagged`]).
+    pub tag: Option<u64>,
 }
 
 impl std::fmt::Debug for Call {
@@ -163,6 +165,12 @@ impl<U: Upstream> Driver<U> {
 
     /// Drives one request to its outcome.
     pub async fn execute(&self) -> Outcome {
+        self.execute_tagged(None).await
+    }
+
+    /// Drives one request to its outcome; every call it makes carries `tag` (the host's own
+    /// id for the request, such as the client request a gateway is serving).
+    pub async fn execute_tagged(&self, tag: Option<u64>) -> Outcome {
         let mut step = {
             let now = self.now();
             self.engine().start(now)
@@ -185,6 +193,7 @@ impl<U: Upstream> Driver<U> {
                         secret: self.secrets.get(s.key_id as usize).cloned().flatten(),
                         deadline: s.deadline,
                         timeouts: self.timeouts,
+                        tag,
                     };
                     // The request's deadline bounds the call, whatever the upstream does.
                     let reply = match tokio::time::timeout_at(
@@ -205,6 +214,11 @@ impl<U: Upstream> Driver<U> {
                 }
             };
         }
+    }
+
+    /// The upstream calls go to.
+    pub fn upstream(&self) -> &U {
+        &self.upstream
     }
 
     /// The trace so far.

@@ -92,7 +92,11 @@ pub fn trace(
             continue;
         }
         calls.sort_by_key(|c| (c.sent, c.ended));
-        let start = end.map_or(calls[0].sent, |e| e.start);
+        let start = match (end, calls.first()) {
+            (Some(e), _) => e.start,
+            (None, Some(c)) => c.sent,
+            (None, None) => continue,
+        };
         let first_provider = calls.first().map_or(0, |c| prov(c.key));
         events.push(Event::RequestStart {
             t: start,
@@ -184,4 +188,77 @@ pub fn trace(
     // In time order; at one instant a request's own events keep their order.
     events.sort_by_key(Event::t);
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{PoolKey, Strategy};
+
+    fn chain() -> Vec<ProviderSpec> {
+        let keys = (1..=2)
+            .map(|i| PoolKey {
+                label: format!("k{i}").into(),
+                priority: 0,
+                group: None,
+            })
+            .collect();
+        vec![ProviderSpec {
+            name: "p".into(),
+            keys,
+            strategy: Strategy::FillFirst,
+            fallback_for: None,
+        }]
+    }
+
+    #[test]
+    fn a_request_answered_without_a_call_still_starts_and_ends() {
+        let end = ClientEnd {
+            req: 0,
+            start: 5,
+            end: 9,
+            success: false,
+            class: Class::RateLimit,
+            ready_at: Some(1_000),
+        };
+        let t = trace(&[], Some(&[end]), &chain());
+        assert!(matches!(t.first(), Some(Event::RequestStart { t: 5, .. })));
+        assert!(matches!(
+            t.last(),
+            Some(Event::RequestEnd {
+                t: 9,
+                attempts: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pauses_same_keys_and_other_keys_read_as_decisions() {
+        let call = |key, sent| ObservedCall {
+            req: 0,
+            key,
+            sent,
+            ended: sent + 10,
+            status: 429,
+            verdict: Verdict::new(Class::RateLimit, "test"),
+        };
+        let calls = [call(0, 0), call(0, 12), call(1, 500), call(1, 515)];
+        let decisions: Vec<Decision> = trace(&calls, None, &chain())
+            .iter()
+            .filter_map(|e| match e {
+                Event::Decision { decision, .. } => Some(*decision),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            decisions,
+            vec![
+                Decision::RetrySame,
+                Decision::Wait(WaitKind::Backoff),
+                Decision::RetrySame,
+                Decision::Stop
+            ]
+        );
+    }
 }

@@ -148,7 +148,9 @@ impl std::fmt::Debug for ServedKey {
 
 /// What the running server shares between connections.
 pub(crate) struct Served {
-    start: Instant,
+    /// The clock's origin, as nanoseconds after `base` ([`Server::begin`] moves it).
+    base: Instant,
+    origin_ns: std::sync::atomic::AtomicU64,
     by_secret: HashMap<String, u32>,
     labels: Vec<Arc<str>>,
     scripts: Vec<Script>,
@@ -163,11 +165,9 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn now_ms(&self) -> u64 {
-        self.start
-            .elapsed()
-            .as_millis()
-            .try_into()
-            .unwrap_or(u64::MAX)
+        let since_base = self.base.elapsed().as_nanos() as u64;
+        let origin = self.origin_ns.load(Ordering::Acquire);
+        since_base.saturating_sub(origin) / 1_000_000
     }
 
     pub(crate) fn stopping(&self) -> bool {
@@ -255,7 +255,8 @@ impl Server {
             .map_err(|e| ServeError(format!("cannot listen on {}: {e}", config.listen)))?;
         let (stop, _) = tokio::sync::watch::channel(false);
         let served = Arc::new(Served {
-            start: Instant::now(),
+            base: Instant::now(),
+            origin_ns: std::sync::atomic::AtomicU64::new(0),
             by_secret,
             labels,
             cursors: world
@@ -331,6 +332,24 @@ impl Server {
     /// whose response has been fully handed to the connection is in it.
     pub fn records(&self) -> Vec<Record> {
         self.served.sink.snapshot()
+    }
+
+    /// Milliseconds on the server's clock: the time scripts (`until_ms`) and records use.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.served.now_ms()
+    }
+
+    /// Starts the scenario now: the clock goes back to 0, every script to its first step, and
+    /// the records kept in memory are dropped (what a gateway did while starting up is not
+    /// part of the scenario). Records already written to a file stay there.
+    pub fn begin(&self) {
+        let s = &self.served;
+        s.origin_ns
+            .store(s.base.elapsed().as_nanos() as u64, Ordering::Release);
+        for c in &s.cursors {
+            *c.lock().unwrap_or_else(|p| p.into_inner()) = Cursor::default();
+        }
+        s.sink.clear_memory();
     }
 
     /// The line `keypool serve` prints when it starts: the URLs and each key's label and secret.

@@ -137,6 +137,12 @@ impl Sink {
         }
     }
 
+    pub(crate) fn clear_memory(&self) {
+        if let Some(m) = &self.memory {
+            lock(m).clear();
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Vec<Record> {
         self.memory
             .as_ref()

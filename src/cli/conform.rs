@@ -1,0 +1,234 @@
+//! `keypool conform --gateway ADAPTER SCENARIO|DIR... [--report FILE.md] [--json] [--trace DIR]
+//! [--trials N]`.
+
+use keypool::conform::adapter::Adapter;
+use keypool::conform::process::stop_running;
+use keypool::conform::report::{Report, ScenarioOutcome};
+use keypool::conform::run::{self, trial};
+use keypool::scenario;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct ConformArgs {
+    /// The adapter: a folder under `adapters/` (`keypool`, `litellm`, `hermes`) or a path to one,
+    /// with options after a colon (`litellm:num_retries=0,order`).
+    #[arg(long)]
+    gateway: String,
+    /// Scenario files, or directories of `*.json` scenarios.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the Markdown report to FILE (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the JSON report on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Write each trial's judged trace, the upstream's record and the gateway's log to DIR.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<PathBuf>,
+    /// Run each scenario this many times, a fresh gateway each (for gateways that pick keys at
+    /// random).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    trials: u32,
+    /// Skip scenarios whose simulated run lasts longer than this (they take as long on the
+    /// wall clock).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    longest: u64,
+}
+
+pub fn run(a: ConformArgs) -> i32 {
+    let adapter = match Adapter::find(&a.gateway) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("keypool conform: {e}");
+            return 2;
+        }
+    };
+    let mut files = Vec::new();
+    for p in &a.paths {
+        match scenario::collect_files(p) {
+            Ok(f) => files.extend(f),
+            Err(e) => {
+                eprintln!("keypool conform: {e}");
+                return 2;
+            }
+        }
+    }
+    let mut scenarios = Vec::new();
+    for f in &files {
+        match scenario::load(f) {
+            Ok(s) => scenarios.push((f.clone(), s)),
+            Err(e) => {
+                eprintln!("keypool conform: {e}");
+                return 2;
+            }
+        }
+    }
+    if scenarios.is_empty() {
+        eprintln!("keypool conform: no scenarios");
+        return 2;
+    }
+    let keypool = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("keypool conform: cannot find this program: {e}");
+            return 2;
+        }
+    };
+    if adapter.manifest.setup.is_some() {
+        eprintln!(
+            "keypool conform: setting up {} (once; cached in {})",
+            adapter.manifest.name,
+            adapter.cache.display()
+        );
+    }
+    if let Err(e) = run::setup(&adapter, &keypool) {
+        eprintln!(
+            "keypool conform: {} could not be installed: {e}",
+            adapter.manifest.name
+        );
+        return 2;
+    }
+    let version = run::version(&adapter, &keypool);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keypool conform: {e}");
+            return 2;
+        }
+    };
+    // Ctrl-C (or SIGTERM) stops the gateway running now before the run ends.
+    rt.spawn(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let (Ok(mut t), Ok(mut i)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+                eprintln!("keypool conform: interrupted; stopping the gateway");
+                stop_running();
+                std::process::exit(130);
+            }
+        }
+    });
+    let root = std::env::temp_dir().join(format!("keypool-conform-{}", std::process::id()));
+    let total = scenarios.len() * a.trials as usize;
+    let mut done = 0;
+    let mut outcomes = Vec::new();
+    eprintln!(
+        "keypool conform: {} ({version}), {} scenario(s) × {} trial(s)",
+        adapter.label(),
+        scenarios.len(),
+        a.trials
+    );
+    for (file, sc) in &scenarios {
+        let lasts = scenario::world(sc, None)
+            .map(|w| {
+                keypool::sim::run(&w, true)
+                    .trace
+                    .last()
+                    .map_or(0, |e| e.t())
+            })
+            .unwrap_or(0);
+        if lasts > a.longest * 1000 {
+            done += a.trials as usize;
+            eprintln!(
+                "[{done}/{total}] {} ... skipped: its simulated run lasts {} s (--longest {})",
+                sc.name,
+                lasts / 1000,
+                a.longest
+            );
+            outcomes.push(ScenarioOutcome {
+                name: sc.name.clone(),
+                file: file.display().to_string(),
+                trials: Vec::new(),
+                skipped: Some(format!(
+                    "its simulated run lasts {} s, longer than --longest {} s",
+                    lasts / 1000,
+                    a.longest
+                )),
+            });
+            continue;
+        }
+        let mut trials = Vec::new();
+        for t in 0..a.trials as usize {
+            done += 1;
+            let started = Instant::now();
+            eprint!(
+                "[{done}/{total}] {}{} ... ",
+                sc.name,
+                if a.trials > 1 {
+                    format!(" trial {}", t + 1)
+                } else {
+                    String::new()
+                }
+            );
+            let _ = std::io::stderr().flush();
+            let wd = run::workdir(&root, &sc.name, t);
+            let tr = rt.block_on(trial(&adapter, &keypool, sc, &wd));
+            let verdict = match &tr.error {
+                Some(e) => format!("could not run: {}", e.what),
+                None if tr.violations.is_empty() => "pass".into(),
+                None => {
+                    let mut names: Vec<&str> = tr.violations.iter().map(|v| v.invariant).collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    format!("violates {}", names.join(", "))
+                }
+            };
+            eprintln!("{verdict} ({:.1} s)", started.elapsed().as_secs_f64());
+            if let Some(dir) = &a.trace {
+                let stem = format!("{}-{}", sc.name, t + 1);
+                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::write(dir.join(format!("{stem}.trace.jsonl")), &tr.trace_jsonl);
+                let rec: String = tr.records.iter().map(|r| r.to_line() + "\n").collect();
+                let _ = std::fs::write(dir.join(format!("{stem}.record.jsonl")), rec);
+                let _ = std::fs::copy(
+                    wd.join("gateway.log"),
+                    dir.join(format!("{stem}.gateway.log")),
+                );
+            }
+            trials.push(tr);
+        }
+        outcomes.push(ScenarioOutcome {
+            name: sc.name.clone(),
+            file: file.display().to_string(),
+            trials,
+            skipped: None,
+        });
+    }
+    let report = Report {
+        gateway: adapter.label(),
+        version,
+        random: adapter.manifest.random,
+        scenarios: outcomes,
+    };
+    let code = report.exit_code();
+    if code != 2 {
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        eprintln!("keypool conform: logs kept in {}", root.display());
+    }
+    let md = report.markdown();
+    if let Some(p) = &a.report {
+        if let Err(e) = std::fs::write(p, &md) {
+            eprintln!("keypool conform: cannot write {}: {e}", p.display());
+            return 2;
+        }
+    }
+    if a.json {
+        println!("{}", report.json());
+    } else if a.report.is_none() {
+        print!("{md}");
+    }
+    eprintln!("{}", report.summary());
+    code
+}
