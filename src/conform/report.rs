@@ -53,7 +53,7 @@ impl Cell {
     fn text(self) -> String {
         match self {
             Cell::Pass => "pass".into(),
-            Cell::Violated(n, 1) if n == 1 => "**violated**".into(),
+            Cell::Violated(1, 1) => "**violated**".into(),
             Cell::Violated(n, of) => format!("**{n}/{of}**"),
             Cell::NotCheckable => "n/c".into(),
             Cell::Error => "error".into(),
