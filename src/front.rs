@@ -194,7 +194,10 @@ async fn answer(
     });
     // The last reply, when it is what ended the request (a success, or the failure itself):
     // the client reads the same bytes the engine read.
-    if let Some(r) = last.filter(|r| outcome.success || crate::classify(r).class == outcome.class) {
+    // A failure is never passed on as a 2xx: a 200 that carries one is answered as the error.
+    let shows_failure =
+        |r: &Reply| !(200..300).contains(&r.status) && crate::classify(r).class == outcome.class;
+    if let Some(r) = last.filter(|r| outcome.success || shows_failure(r)) {
         let mut resp = Response::new(Full::new(Bytes::from(r.body)));
         *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
         for (k, v) in &r.headers {

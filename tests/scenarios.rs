@@ -14,7 +14,13 @@ fn main() {
     let files = scenario::collect_files(&dir).expect("scenarios/ is readable");
     let mut trials = Vec::new();
     for f in files {
-        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        // `scenarios/conform/x.json` is `scenarios::conform::x`.
+        let rel = f.strip_prefix(&dir).unwrap_or(&f).with_extension("");
+        let stem = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("::");
         let sc = match scenario::load(&f) {
             Ok(s) => s,
             Err(e) => {

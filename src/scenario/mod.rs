@@ -622,14 +622,25 @@ pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, Stri
     })
 }
 
-/// Loads every `*.json` scenario under `path` (a file, or a directory, sorted by name).
+/// Every `*.json` scenario under `path`: the file itself, or a directory's files and its
+/// sub-directories' (`scenarios/conform/`), sorted by path.
 pub fn collect_files(path: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     if path.is_dir() {
-        let mut v: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: cannot read directory: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
+        let mut v = Vec::new();
+        let mut dirs = vec![path.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d)
+                .map_err(|e| format!("{}: cannot read directory: {e}", d.display()))?
+                .filter_map(|e| e.ok())
+            {
+                let p = e.path();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    v.push(p);
+                }
+            }
+        }
         v.sort();
         Ok(v)
     } else if path.exists() {
