@@ -58,8 +58,14 @@ struct Front {
 
 /// The engine, chain and secrets a gateway configuration describes.
 pub fn engine_of(cfg: &GatewayConfig) -> Result<(Engine, Vec<Option<String>>), String> {
-    let policy: Policy = serde_json::from_value(cfg.policy.clone())
-        .map_err(|e| format!("the configuration's policy: {e}"))?;
+    // The `preset` option runs a preset instead of the scenario's policy: a gateway whose
+    // failover bugs are known, to see `conform` find them.
+    let policy: Policy = match cfg.options.get("preset") {
+        Some(name) => crate::policy::preset(name)
+            .ok_or_else(|| format!("unknown preset `{name}` (see `keypool presets`)"))?,
+        None => serde_json::from_value(cfg.policy.clone())
+            .map_err(|e| format!("the configuration's policy: {e}"))?,
+    };
     let mut providers = Vec::new();
     let mut secrets = Vec::new();
     for p in &cfg.providers {

@@ -228,6 +228,7 @@ pub fn run(a: ConformArgs) -> i32 {
         println!("{}", report.json());
     } else if a.report.is_none() {
         print!("{md}");
+        return code;
     }
     eprintln!("{}", report.summary());
     code

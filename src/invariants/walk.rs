@@ -776,10 +776,13 @@ impl Walker<'_> {
                 format!("the client was told {class}, but the reply that ended it was {c}"),
             );
         }
+        // Only when no key is ready: with a ready key left, the failure is the walk's
+        // (`pool_walk_complete`), not a missing ready time.
+        let none_ready = (0..self.keys.len() as KeyId).all(|k| !self.ready(k, t));
         let back = self
             .keys
             .iter()
-            .filter(|m| !m.disabled && m.bench_until > t)
+            .filter(|m| none_ready && !m.disabled && m.bench_until > t)
             .map(|m| m.bench_until)
             .min();
         if let (None, Some(b)) = (ready_at, back) {
