@@ -14,8 +14,8 @@ use std::time::Instant;
 pub struct ConformArgs {
     /// The adapter: a folder under `adapters/` (`keypool`, `litellm`, `hermes`) or a path to one,
     /// with options after a colon (`litellm:num_retries=0,order`).
-    #[arg(long)]
-    gateway: String,
+    #[arg(long, required = true)]
+    gateway: Vec<String>,
     /// Scenario files, or directories of `*.json` scenarios.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -25,6 +25,9 @@ pub struct ConformArgs {
     /// Print the JSON report on standard output.
     #[arg(long)]
     json: bool,
+    /// With several gateways, print only their side-by-side table (what the README shows).
+    #[arg(long)]
+    table_only: bool,
     /// Write each trial's judged trace, the upstream's record and the gateway's log to DIR.
     #[arg(long, value_name = "DIR")]
     trace: Option<PathBuf>,
@@ -39,13 +42,16 @@ pub struct ConformArgs {
 }
 
 pub fn run(a: ConformArgs) -> i32 {
-    let adapter = match Adapter::find(&a.gateway) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("keypool conform: {e}");
-            return 2;
+    let mut adapters = Vec::new();
+    for g in &a.gateway {
+        match Adapter::find(g) {
+            Ok(x) => adapters.push(x),
+            Err(e) => {
+                eprintln!("keypool conform: {e}");
+                return 2;
+            }
         }
-    };
+    }
     let mut files = Vec::new();
     for p in &a.paths {
         match scenario::collect_files(p) {
@@ -77,21 +83,6 @@ pub fn run(a: ConformArgs) -> i32 {
             return 2;
         }
     };
-    if adapter.manifest.setup.is_some() {
-        eprintln!(
-            "keypool conform: setting up {} (once; cached in {})",
-            adapter.manifest.name,
-            adapter.cache.display()
-        );
-    }
-    if let Err(e) = run::setup(&adapter, &keypool) {
-        eprintln!(
-            "keypool conform: {} could not be installed: {e}",
-            adapter.manifest.name
-        );
-        return 2;
-    }
-    let version = run::version(&adapter, &keypool);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -119,6 +110,39 @@ pub fn run(a: ConformArgs) -> i32 {
             }
         }
     });
+    let mut reports = Vec::new();
+    for adapter in &adapters {
+        match conform_one(&a, adapter, &scenarios, &keypool, &rt) {
+            Some(r) => reports.push(r),
+            None => return 2,
+        }
+    }
+    finish(&a, reports)
+}
+
+/// Every scenario against one gateway; `None` when it cannot be installed.
+fn conform_one(
+    a: &ConformArgs,
+    adapter: &Adapter,
+    scenarios: &[(PathBuf, keypool::scenario::Scenario)],
+    keypool: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+) -> Option<Report> {
+    if adapter.manifest.setup.is_some() {
+        eprintln!(
+            "keypool conform: setting up {} (once; cached in {})",
+            adapter.manifest.name,
+            adapter.cache.display()
+        );
+    }
+    if let Err(e) = run::setup(&adapter, &keypool) {
+        eprintln!(
+            "keypool conform: {} could not be installed: {e}",
+            adapter.manifest.name
+        );
+        return None;
+    }
+    let version = run::version(&adapter, &keypool);
     let root = std::env::temp_dir().join(format!("keypool-conform-{}", std::process::id()));
     let total = scenarios.len() * a.trials as usize;
     let mut done = 0;
@@ -129,7 +153,7 @@ pub fn run(a: ConformArgs) -> i32 {
         scenarios.len(),
         a.trials
     );
-    for (file, sc) in &scenarios {
+    for (file, sc) in scenarios {
         let lasts = scenario::world(sc, None)
             .map(|w| {
                 keypool::sim::run(&w, true)
@@ -205,19 +229,26 @@ pub fn run(a: ConformArgs) -> i32 {
             skipped: None,
         });
     }
-    let report = Report {
+    Some(Report {
         gateway: adapter.label(),
         version,
         random: adapter.manifest.random,
         scenarios: outcomes,
-    };
-    let code = report.exit_code();
-    if code != 2 {
-        let _ = std::fs::remove_dir_all(&root);
-    } else {
-        eprintln!("keypool conform: logs kept in {}", root.display());
+    })
+}
+
+fn finish(a: &ConformArgs, reports: Vec<Report>) -> i32 {
+    let code = reports.iter().map(Report::exit_code).max().unwrap_or(0);
+    let mut md = String::new();
+    if reports.len() > 1 {
+        md.push_str(&keypool::conform::report::comparison(&reports));
+        md.push('\n');
     }
-    let md = report.markdown();
+    if !(a.table_only && reports.len() > 1) {
+        for r in &reports {
+            md.push_str(&r.markdown());
+        }
+    }
     if let Some(p) = &a.report {
         if let Err(e) = std::fs::write(p, &md) {
             eprintln!("keypool conform: cannot write {}: {e}", p.display());
@@ -225,11 +256,19 @@ pub fn run(a: ConformArgs) -> i32 {
         }
     }
     if a.json {
-        println!("{}", report.json());
+        let v = match reports.as_slice() {
+            [one] => one.json(),
+            many => {
+                serde_json::json!({"reports": many.iter().map(Report::json).collect::<Vec<_>>()})
+            }
+        };
+        println!("{v}");
     } else if a.report.is_none() {
         print!("{md}");
         return code;
     }
-    eprintln!("{}", report.summary());
+    for r in &reports {
+        eprintln!("{}", r.summary());
+    }
     code
 }

@@ -211,16 +211,37 @@ impl Report {
                     continue;
                 }
                 let _ = writeln!(s, "## {head}\n");
+                // By request: its evidence once, then what broke (repeats of one invariant
+                // counted, not listed).
+                let mut by_req: BTreeMap<Option<u32>, Vec<&crate::invariants::Violation>> =
+                    BTreeMap::new();
                 for v in &t.violations {
-                    let _ = writeln!(s, "- `{}`: {}", v.invariant, v.message);
-                    if let Some(r) = v.req {
-                        let m = t.markers.get(r as usize).copied().flatten();
-                        let ev = t.evidence.get(&r).map(String::as_str).unwrap_or("");
-                        let _ = writeln!(
-                            s,
-                            "  - request {r}{}: {ev}",
-                            m.map(|m| format!(" (kp-req-{m})")).unwrap_or_default()
-                        );
+                    by_req.entry(v.req).or_default().push(v);
+                }
+                for (req, vs) in &by_req {
+                    match req {
+                        Some(r) => {
+                            let m = t.markers.get(*r as usize).copied().flatten();
+                            let ev = t.evidence.get(r).map(String::as_str).unwrap_or("");
+                            let mark = m.map(|m| format!(" (kp-req-{m})")).unwrap_or_default();
+                            let _ = writeln!(s, "- request {r}{mark}: {ev}");
+                        }
+                        None => {
+                            let _ = writeln!(s, "- the whole run:");
+                        }
+                    }
+                    let mut seen: Vec<(&str, usize)> = Vec::new();
+                    for v in vs {
+                        match seen.iter_mut().find(|x| x.0 == v.invariant) {
+                            Some(x) => x.1 += 1,
+                            None => {
+                                seen.push((v.invariant, 1));
+                                let _ = writeln!(s, "  - `{}`: {}", v.invariant, v.message);
+                            }
+                        }
+                    }
+                    for (inv, n) in seen.iter().filter(|x| x.1 > 1) {
+                        let _ = writeln!(s, "  - `{inv}`: {} more like it", n - 1);
                     }
                 }
                 if !t.unchecked.is_empty() {
@@ -276,4 +297,44 @@ impl Report {
             "scenarios": scenarios,
         })
     }
+}
+
+/// Several gateways side by side: per scenario, what each broke (`pass` when nothing).
+pub fn comparison(reports: &[Report]) -> String {
+    let mut s = String::new();
+    let names: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{} ({})", r.gateway, r.version))
+        .collect();
+    let _ = writeln!(s, "| scenario | {} |", names.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(reports.len()));
+    let Some(first) = reports.first() else {
+        return s;
+    };
+    for (i, sc) in first.scenarios.iter().enumerate() {
+        let cells: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                let Some(x) = r.scenarios.get(i) else {
+                    return String::new();
+                };
+                let broken: Vec<String> = columns()
+                    .into_iter()
+                    .filter_map(|c| match r.cell(x, c) {
+                        Cell::Violated(n, of) if of > 1 => Some(format!("{c} ({n}/{of})")),
+                        Cell::Violated(..) => Some(c.to_owned()),
+                        _ => None,
+                    })
+                    .collect();
+                match r.cell(x, "terminates") {
+                    Cell::Error => "could not run".into(),
+                    Cell::Skipped => "skipped".into(),
+                    _ if broken.is_empty() => "pass".into(),
+                    _ => broken.join(", "),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} |", sc.name, cells.join(" | "));
+    }
+    s
 }

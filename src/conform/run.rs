@@ -171,9 +171,9 @@ fn free_port() -> Result<u16, GatewayError> {
         .map_err(|e| gateway_error(format!("no free port: {e}")))
 }
 
-/// How long the client waits for one answer: the scenario's deadline and some slack.
+/// How long the client waits for one answer: the scenario's deadline and 5 s.
 fn answer_limit(sc_deadline_ms: u64) -> Duration {
-    Duration::from_millis(sc_deadline_ms.saturating_add(30_000).min(300_000))
+    Duration::from_millis(sc_deadline_ms.saturating_add(5_000).min(300_000))
 }
 
 /// Runs one trial of `sc` against `adapter`, with `workdir` as its scratch folder.

@@ -301,45 +301,33 @@ fn answer(form: Form, a: Answer) -> Reply {
                     "data: [DONE]".into(),
                 ])
             } else {
-                json_reply(200, json!({"id": "chatcmpl-sim", "object": "chat.completion", "model": "gpt-4o",
+                json_reply(200, json!({"id": "chatcmpl-sim", "object": "chat.completion", "created": 1_764_500_000, "model": "gpt-4o",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "content_filter"}]}).to_string())
             }
         }
         (Dialect::Responses, false, Answer::Text) => n("responses.ok"),
         (Dialect::Responses, false, Answer::Empty) => {
-            json_reply(200, response_obj("completed", json!([]), None).to_string())
+            json_reply(200, response_obj("completed", None, None).to_string())
         }
         (Dialect::Responses, false, Answer::Refusal) => {
             json_reply(200, refused_response().to_string())
         }
         (Dialect::Responses, true, a) => {
-            let mut ev = vec![named(
-                "response.created",
-                &json!({"type": "response.created", "response": response_obj("in_progress", json!([]), None)}),
-            )];
+            let text = TEXT.concat();
+            let mut ev = responses_opening();
             if matches!(a, Answer::Text | Answer::Truncated) {
-                for t in TEXT {
-                    ev.push(named(
-                        "response.output_text.delta",
-                        &json!({"type": "response.output_text.delta", "delta": t}),
-                    ));
-                }
+                ev.extend(TEXT.iter().map(|t| responses_delta(t)));
             }
-            match a {
-                Answer::Text => ev.push(named(
+            let (name, last) = match a {
+                Answer::Text => (
                     "response.completed",
-                    &json!({"type": "response.completed", "response": response_obj("completed", output_text(&TEXT.concat()), None)}),
-                )),
-                Answer::Empty => ev.push(named(
-                    "response.completed",
-                    &json!({"type": "response.completed", "response": response_obj("completed", json!([]), None)}),
-                )),
-                Answer::Refusal => ev.push(named(
-                    "response.incomplete",
-                    &json!({"type": "response.incomplete", "response": refused_response()}),
-                )),
-                Answer::Truncated => {}
-            }
+                    response_obj("completed", Some(&text), None),
+                ),
+                Answer::Empty => ("response.completed", response_obj("completed", None, None)),
+                Answer::Refusal => ("response.incomplete", refused_response()),
+                Answer::Truncated => return sse(ev),
+            };
+            ev.push(named(name, &json!({"type": name, "response": last})));
             sse(ev)
         }
         (Dialect::Anthropic, false, Answer::Text) => n("anthropic.ok"),
@@ -417,7 +405,7 @@ fn failed(form: Form, class: Class, msg: &str, partial: bool) -> Reply {
                 ev.push(data(&err));
                 sse(ev)
             } else if partial {
-                let mut v = json!({"id": "chatcmpl-sim", "object": "chat.completion", "model": "gpt-4o",
+                let mut v = json!({"id": "chatcmpl-sim", "object": "chat.completion", "created": 1_764_500_000, "model": "gpt-4o",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "The first half of an ans"}, "finish_reason": null}]});
                 v["error"] = err["error"].clone();
                 json_reply(200, v.to_string())
@@ -426,21 +414,12 @@ fn failed(form: Form, class: Class, msg: &str, partial: bool) -> Reply {
             }
         }
         Dialect::Responses => {
-            let e = json!({"code": openai_fields(class, 200).1.unwrap_or("server_error"), "message": msg});
-            let out = if partial {
-                output_text("The first half of an ans")
-            } else {
-                json!([])
-            };
-            let obj = response_obj("failed", out, Some(e));
+            let code = openai_fields(class, 200).1.unwrap_or("server_error");
+            let text = partial.then_some("The first half of an ans");
+            let obj = response_obj("failed", text, Some((code, msg)));
             if stream {
-                let mut ev = vec![named(
-                    "response.created",
-                    &json!({"type": "response.created", "response": response_obj("in_progress", json!([]), None)}),
-                )];
-                if partial {
-                    ev.push(named("response.output_text.delta", &json!({"type": "response.output_text.delta", "delta": "The first half of an ans"})));
-                }
+                let mut ev = responses_opening();
+                ev.extend(text.map(responses_delta));
                 ev.push(named(
                     "response.failed",
                     &json!({"type": "response.failed", "response": obj}),
@@ -487,24 +466,38 @@ fn chat_chunk(delta: Value, finish: &str) -> Value {
     } else {
         Value::from(finish)
     };
-    json!({"id": "chatcmpl-sim", "object": "chat.completion.chunk", "model": "gpt-4o",
+    json!({"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 1_764_500_000, "model": "gpt-4o",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 }
 
-fn output_text(text: &str) -> Value {
-    json!([{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}])
+/// The events a Responses stream opens with.
+fn responses_opening() -> Vec<String> {
+    let r = response_obj("in_progress", None, None);
+    vec![
+        named(
+            "response.created",
+            &json!({"type": "response.created", "response": r}),
+        ),
+        named(
+            "response.in_progress",
+            &json!({"type": "response.in_progress", "response": r}),
+        ),
+    ]
 }
 
-fn response_obj(status: &str, output: Value, error: Option<Value>) -> Value {
-    let mut v = json!({"id": "resp_sim", "object": "response", "status": status, "output": output});
-    if let Some(e) = error {
-        v["error"] = e;
-    }
-    v
+fn responses_delta(t: &str) -> String {
+    named(
+        "response.output_text.delta",
+        &json!({"type": "response.output_text.delta", "item_id": "msg_sim", "output_index": 0, "content_index": 0, "delta": t}),
+    )
+}
+
+fn response_obj(status: &str, text: Option<&str>, error: Option<(&str, &str)>) -> Value {
+    super::templates::responses_object(status, text, error)
 }
 
 fn refused_response() -> Value {
-    let mut v = response_obj("incomplete", json!([]), None);
+    let mut v = response_obj("incomplete", None, None);
     v["incomplete_details"] = json!({"reason": "content_filter"});
     v
 }

@@ -40,7 +40,7 @@ pub(crate) const OPENAI_QUOTA: &str =
 /// The reset `openai.usage_limit` states when given no wait (seconds).
 pub(crate) const USAGE_RESET_S: f64 = 18_000.0;
 
-const CHAT_OK: &str = r#"{"id":"chatcmpl-sim","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}"#;
+const CHAT_OK: &str = r#"{"id":"chatcmpl-sim","object":"chat.completion","created":1764500000,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}"#;
 
 /// Every template name with a one-line description.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -160,26 +160,60 @@ pub fn shared(name: &str, a: TemplateArgs) -> Option<Arc<Reply>> {
     Some(r)
 }
 
+/// A whole OpenAI Responses object, with the fields clients parse (LiteLLM reads
+/// `created_at`), `text` as its one message (if any) and `error` as `(code, message)`.
+pub(crate) fn responses_object(
+    status: &str,
+    text: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> serde_json::Value {
+    let output = match text {
+        Some(t) => {
+            serde_json::json!([{"id": "msg_sim", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": t, "annotations": []}]}])
+        }
+        None => serde_json::json!([]),
+    };
+    let out_tokens = text.map_or(0, |t| t.split_whitespace().count().max(1));
+    serde_json::json!({
+        "id": "resp_sim", "object": "response", "created_at": 1_764_500_000, "status": status,
+        "error": error.map(|(code, message)| serde_json::json!({"code": code, "message": message})),
+        "incomplete_details": null, "instructions": null, "max_output_tokens": null, "model": "gpt-4o",
+        "output": output, "parallel_tool_calls": true, "previous_response_id": null,
+        "reasoning": {"effort": null, "summary": null}, "store": true, "temperature": 1.0,
+        "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": out_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 9 + out_tokens},
+        "user": null, "metadata": {}
+    })
+}
+
 fn build(name: &str, a: TemplateArgs) -> Option<Reply> {
     let wait_text = |s: f64| format!(" Please try again in {}s.", trim_float(s));
     Some(match name {
         "ok" | "chat.ok" => json(200, CHAT_OK),
-        "chat.empty" => json(200, r#"{"id":"chatcmpl-sim","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":0,"total_tokens":9}}"#),
+        "chat.empty" => json(200, r#"{"id":"chatcmpl-sim","object":"chat.completion","created":1764500000,"choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":0,"total_tokens":9}}"#),
         "chat.sse_ok" => sse_reply(&[
-            r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#,
-            r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
+            r#"data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","created":1764500000,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#,
+            r#"data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","created":1764500000,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
             "data: [DONE]",
         ]),
-        "chat.sse_empty" => sse_reply(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[]}"#, "data: [DONE]"]),
-        "chat.sse_cut" => sse_reply(&[r#"data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#]),
-        "responses.ok" => json(200, r#"{"id":"resp_sim","object":"response","status":"completed","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hi."}]}]}"#),
-        "responses.failed_quota" => json(200, r#"{"id":"resp_sim","object":"response","status":"failed","error":{"code":"insufficient_quota","message":"You exceeded your current quota, please check your plan and billing details."},"output":[]}"#),
-        "responses.failed_partial" => json(200, r#"{"id":"resp_sim","object":"response","status":"failed","error":{"code":"server_error","message":"An error occurred while processing your request."},"output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"The first half of an ans"}]}]}"#),
-        "responses.sse_failed" => sse_reply(&[
-            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_sim\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}",
-            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Partial\"}",
-            "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_sim\",\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"An error occurred while processing your request.\"},\"output\":[]}}",
-        ]),
+        "chat.sse_empty" => sse_reply(&[r#"data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","created":1764500000,"model":"gpt-4o","choices":[]}"#, "data: [DONE]"]),
+        "chat.sse_cut" => sse_reply(&[r#"data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","created":1764500000,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"#]),
+        "responses.ok" => json(200, &responses_object("completed", Some("Hi."), None).to_string()),
+        "responses.failed_quota" => json(200, &responses_object("failed", None, Some(("insufficient_quota", OPENAI_QUOTA))).to_string()),
+        "responses.failed_partial" => json(200, &responses_object("failed", Some("The first half of an ans"), Some(("server_error", "An error occurred while processing your request."))).to_string()),
+        "responses.sse_failed" => {
+            let created = serde_json::json!({"type": "response.created", "sequence_number": 0, "response": responses_object("in_progress", None, None)});
+            let delta = serde_json::json!({"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_sim", "output_index": 0, "content_index": 0, "delta": "Partial"});
+            let failed = serde_json::json!({"type": "response.failed", "sequence_number": 2, "response": responses_object("failed", None, Some(("server_error", "An error occurred while processing your request.")))});
+            sse_reply(&[
+                format!("event: response.created\ndata: {created}"),
+                format!("event: response.output_text.delta\ndata: {delta}"),
+                format!("event: response.failed\ndata: {failed}"),
+            ])
+        }
         "openai.rate_limit" => json(429, &format!(
             r#"{{"error":{{"message":"{OPENAI_TPM}{}","type":"tokens","param":null,"code":"rate_limit_exceeded"}}}}"#,
             a.wait_s.map(wait_text).unwrap_or_default()
