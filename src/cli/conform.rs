@@ -135,14 +135,14 @@ fn conform_one(
             adapter.cache.display()
         );
     }
-    if let Err(e) = run::setup(&adapter, &keypool) {
+    if let Err(e) = run::setup(adapter, keypool) {
         eprintln!(
             "keypool conform: {} could not be installed: {e}",
             adapter.manifest.name
         );
         return None;
     }
-    let version = run::version(&adapter, &keypool);
+    let version = run::version(adapter, keypool);
     let root = std::env::temp_dir().join(format!("keypool-conform-{}", std::process::id()));
     let total = scenarios.len() * a.trials as usize;
     let mut done = 0;
@@ -197,7 +197,7 @@ fn conform_one(
             );
             let _ = std::io::stderr().flush();
             let wd = run::workdir(&root, &sc.name, t);
-            let tr = rt.block_on(trial(&adapter, &keypool, sc, &wd));
+            let tr = rt.block_on(trial(adapter, keypool, sc, &wd));
             let verdict = match &tr.error {
                 Some(e) => format!("could not run: {}", e.what),
                 None if tr.violations.is_empty() => "pass".into(),
