@@ -5,7 +5,7 @@ use std::fmt;
 
 /// What an upstream reply means for the request and for the key that served it.
 ///
-/// Labels are the exact snake_case strings of `shared/spec/failure-classes.md`.
+/// Labels are the snake_case strings of `docs/classify.md`.
 ///
 /// ```
 /// use keypool::Class;

@@ -1,4 +1,4 @@
-//! The JSON Lines contract of `keypool classify` (`shared/spec/classify-cli.md`): one input
+//! The JSON Lines contract of `keypool classify` (`docs/classify.md`): one input
 //! line in, one output line out. Kept beside the CLI, outside the sans-IO core.
 
 use crate::class::Verdict;

@@ -1,4 +1,4 @@
-//! The labelled corpus (`tests/fixtures/dev.jsonl`, copied from shared/corpus): every entry's
+//! The labelled corpus (`tests/fixtures/dev.jsonl`, a copy of the labelled development corpus): every entry's
 //! class, and its retry-after within max(1 s, 5 %).
 
 use keypool::classify_line::classify_line;

@@ -1,5 +1,5 @@
 //! `keypool classify [FILE] [--explain]`: JSON Lines in, JSON Lines out
-//! (`shared/spec/classify-cli.md`). Exit 0 when every line was classified, 2 when any was
+//! (`docs/classify.md`). Exit 0 when every line was classified, 2 when any was
 //! rejected; never a panic, whatever the bytes.
 
 use keypool::classify_line::{classify_line, error_line, output_line};

@@ -1,4 +1,4 @@
-//! The invariants of `shared/spec/invariants.md`, checked on a trace.
+//! The invariants (`docs/invariants.md`), checked on a trace.
 //!
 //! [`check`] walks the trace once, in time order, keeping its own model of every key: benched
 //! until when (from the trace's bench events, and from what the upstream said: a retry-after,

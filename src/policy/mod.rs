@@ -1,4 +1,4 @@
-//! The failover policy: every number and choice of `shared/spec/reference-policy.md` as a
+//! The failover policy: every number and choice of `docs/reference-policy.md` as a
 //! field, so a preset can reproduce another gateway's behaviour, bugs included.
 
 mod presets;

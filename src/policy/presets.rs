@@ -32,12 +32,12 @@ const fn none(request: RequestAction) -> ClassRule {
 }
 
 const PRESETS: &[PresetInfo] = &[
-    PresetInfo { name: "reference", summary: "keypool's reference policy: every invariant holds", source: "shared/spec/reference-policy.md", build: |_| {} },
+    PresetInfo { name: "reference", summary: "keypool's reference policy: every invariant holds", source: "docs/reference-policy.md", build: |_| {} },
     // Gateways, from their documented and measured defaults.
     PresetInfo {
         name: "litellm",
         summary: "LiteLLM Router: retries = rotations (keys tried = 1 + num_retries), 5 s cooldown for every key error, 402 never rotated, fails at once when all keys cool down",
-        source: "shared/spec/peers.md (LiteLLM 1.106.x, measured); anchors.md",
+        source: "LiteLLM 1.106.x, measured black-box (docs/conform.md)",
         build: |p| {
             p.max_retries = 2;
             p.rotation_costs_retry = true;
@@ -54,7 +54,7 @@ const PRESETS: &[PresetInfo] = &[
     PresetInfo {
         name: "hermes",
         summary: "hermes-agent credential pool: first 429 retries the same key, 200 `failed` backs off in place, 1 h quota / 5 min auth exhaustion, per-session round robin",
-        source: "shared/spec/peers.md (hermes-agent 0.19.x); issues #16830, #24159, #22212, #14631, #32849",
+        source: "hermes-agent 0.19.x, measured black-box (docs/conform.md); issues #16830, #24159, #22212, #14631, #32849",
         build: |p| {
             p.max_retries = 3;
             p.retry_same_key_first = vec![Class::RateLimit];
