@@ -202,30 +202,41 @@ fn exp(req: Option<u32>, message: String) -> Violation {
     }
 }
 
-fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation> {
-    let names = &out.names;
+/// What was seen of one request, to judge a scenario's expectations on: from the simulator,
+/// or from outside a gateway (`keypool conform`), where exact waits and ready times are `None`
+/// (not observable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest<'a> {
+    /// It ended as a success.
+    pub success: bool,
+    /// The class it ended with.
+    pub class: Class,
+    /// The keys of its upstream calls, in order, with each call's provider.
+    pub calls: Vec<(&'a str, &'a str)>,
+    /// The lengths of its waits, when observable.
+    pub waits: Option<Vec<u64>>,
+    /// The ready time its failure carried, when observable.
+    pub ready_at: Option<Option<u64>>,
+}
+
+/// A key's final state by label (`None`: not known).
+pub type StateOf<'a> = dyn Fn(&str) -> Option<KeyStateName> + 'a;
+
+/// Judges `sc`'s expectations on what was seen of each request (`None`: it never ended) and
+/// of each key's final state (`None` when not observable). Returns the violations and the
+/// names of expectations that could not be judged.
+pub fn judge_expect(
+    sc: &Scenario,
+    requests: &[Option<SeenRequest>],
+    states: Option<&StateOf>,
+) -> (Vec<Violation>, BTreeSet<&'static str>) {
     let mut v = Vec::new();
-    let attempts_of = |r: u32| -> Vec<(u64, u32, u32)> {
-        out.trace
-            .iter()
-            .filter_map(|e| match *e {
-                Event::Attempt {
-                    req,
-                    key,
-                    provider,
-                    t,
-                    ..
-                } if req == r => Some((t, key, provider)),
-                _ => None,
-            })
-            .collect()
-    };
-    let check_req = |r: u32, e: &RequestExpect, v: &mut Vec<Violation>| {
-        let Some(o) = out.outcomes.get(r as usize).and_then(|o| o.as_ref()) else {
+    let mut unchecked = BTreeSet::new();
+    let mut check_req = |r: u32, e: &RequestExpect, v: &mut Vec<Violation>| {
+        let Some(o) = requests.get(r as usize).and_then(|o| o.as_ref()) else {
             v.push(exp(Some(r), "never ended".into()));
             return;
         };
-        let atts = attempts_of(r);
         if let Some(want) = e.outcome {
             let got = if o.success {
                 OutcomeKind::Success
@@ -244,7 +255,7 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
                 v.push(exp(Some(r), format!("ended as {}, expected {c}", o.class)));
             }
         }
-        let labels: Vec<&str> = atts.iter().map(|a| names.key(a.1)).collect();
+        let labels: Vec<&str> = o.calls.iter().map(|c| c.0).collect();
         if let Some(keys) = &e.keys {
             if labels != keys.iter().map(String::as_str).collect::<Vec<_>>() {
                 v.push(exp(Some(r), format!("keys {labels:?}, expected {keys:?}")));
@@ -258,42 +269,33 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
             }
         }
         if let Some(n) = e.attempts {
-            if o.attempts != n {
+            if o.calls.len() as u32 != n {
                 v.push(exp(
                     Some(r),
-                    format!("{} attempts, expected {n}", o.attempts),
+                    format!("{} attempts, expected {n}", o.calls.len()),
                 ));
             }
         }
-        if let Some(w) = &e.waits_ms {
-            let got: Vec<u64> = out
-                .trace
-                .iter()
-                .filter_map(|ev| match *ev {
-                    Event::Decision {
-                        req,
-                        decision: Decision::Wait(_),
-                        until: Some(u),
-                        t,
-                        ..
-                    } if req == r => Some(u - t),
-                    _ => None,
-                })
-                .collect();
-            if &got != w {
+        match (&e.waits_ms, &o.waits) {
+            (Some(w), Some(got)) if got != w => {
                 v.push(exp(Some(r), format!("waits {got:?} ms, expected {w:?}")));
             }
-        }
-        if let Some(ra) = e.ready_at_ms {
-            if o.ready_at != ra {
-                v.push(exp(
-                    Some(r),
-                    format!("ready_at {:?}, expected {ra:?}", o.ready_at),
-                ));
+            (Some(_), None) => {
+                unchecked.insert("waits_ms");
             }
+            _ => {}
+        }
+        match (e.ready_at_ms, o.ready_at) {
+            (Some(ra), Some(got)) if got != ra => {
+                v.push(exp(Some(r), format!("ready_at {got:?}, expected {ra:?}")));
+            }
+            (Some(_), None) => {
+                unchecked.insert("ready_at_ms");
+            }
+            _ => {}
         }
         if let Some(p) = &e.provider {
-            let got = atts.last().map(|a| names.provider(a.2));
+            let got = o.calls.last().map(|c| c.1);
             if got != Some(p.as_str()) {
                 v.push(exp(
                     Some(r),
@@ -308,69 +310,107 @@ fn expectations(sc: &Scenario, world: &World, out: &SimOutput) -> Vec<Violation>
         }
     }
     if let Some(e) = &sc.expect.every_request {
-        for r in 0..world.arrivals.len() as u32 {
+        for r in 0..requests.len() as u32 {
             check_req(r, e, &mut v);
         }
     }
+    let seen = || requests.iter().flatten();
     for (label, ke) in &sc.expect.keys {
-        let Some(id) = names.keys.iter().position(|k| **k == **label) else {
-            continue;
-        };
-        let id = id as u32;
-        let attempts = out
-            .trace
-            .iter()
-            .filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id))
-            .count() as u32;
         if let Some(n) = ke.attempts {
-            if attempts != n {
+            let got = seen()
+                .flat_map(|r| &r.calls)
+                .filter(|c| c.0 == label)
+                .count() as u32;
+            if got != n {
                 v.push(exp(
                     None,
-                    format!("key {label} served {attempts} attempts, expected {n}"),
+                    format!("key {label} served {got} attempts, expected {n}"),
                 ));
             }
         }
         if let Some(n) = ke.requests {
-            let mut seen = BTreeSet::new();
-            let firsts = out
-                .trace
-                .iter()
-                .filter(|e| matches!(e, Event::Attempt { req, .. } if seen.insert(*req)))
-                .filter(|e| matches!(e, Event::Attempt { key, .. } if *key == id))
+            let got = seen()
+                .filter(|r| r.calls.first().is_some_and(|c| c.0 == label))
                 .count() as u32;
-            if firsts != n {
+            if got != n {
                 v.push(exp(
                     None,
-                    format!("key {label} took {firsts} requests first, expected {n}"),
+                    format!("key {label} took {got} requests first, expected {n}"),
                 ));
             }
         }
         if let Some(want) = ke.state {
-            let got = match out.final_states[id as usize] {
-                KeyState::Ready => KeyStateName::Ready,
-                KeyState::Benched { .. } => KeyStateName::Benched,
-                _ => KeyStateName::Disabled,
-            };
-            if got != want {
-                v.push(exp(
+            match states.and_then(|f| f(label)) {
+                Some(got) if got != want => v.push(exp(
                     None,
                     format!("key {label} ended {got:?}, expected {want:?}"),
-                ));
+                )),
+                Some(_) => {}
+                None => {
+                    unchecked.insert("keys.state");
+                }
             }
         }
     }
     if let Some(n) = sc.expect.total_attempts {
-        let got = out
-            .trace
-            .iter()
-            .filter(|e| matches!(e, Event::Attempt { .. }))
-            .count() as u32;
+        let got = seen().map(|r| r.calls.len()).sum::<usize>() as u32;
         if got != n {
             v.push(exp(None, format!("{got} attempts in all, expected {n}")));
         }
     }
-    let _ = Class::Success;
-    v
+    (v, unchecked)
+}
+
+fn expectations(sc: &Scenario, _world: &World, out: &SimOutput) -> Vec<Violation> {
+    let names = &out.names;
+    let mut calls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); out.outcomes.len()];
+    let mut waits: Vec<Vec<u64>> = vec![Vec::new(); out.outcomes.len()];
+    for e in &out.trace {
+        match *e {
+            Event::Attempt {
+                req, key, provider, ..
+            } => {
+                if let Some(c) = calls.get_mut(req as usize) {
+                    c.push((names.key(key), names.provider(provider)));
+                }
+            }
+            Event::Decision {
+                req,
+                decision: Decision::Wait(_),
+                until: Some(u),
+                t,
+                ..
+            } => {
+                if let Some(w) = waits.get_mut(req as usize) {
+                    w.push(u - t);
+                }
+            }
+            _ => {}
+        }
+    }
+    let requests: Vec<Option<SeenRequest>> = out
+        .outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            o.as_ref().map(|o| SeenRequest {
+                success: o.success,
+                class: o.class,
+                calls: std::mem::take(&mut calls[i]),
+                waits: Some(std::mem::take(&mut waits[i])),
+                ready_at: Some(o.ready_at),
+            })
+        })
+        .collect();
+    let state = |label: &str| -> Option<KeyStateName> {
+        let id = names.keys.iter().position(|k| &**k == label)?;
+        Some(match out.final_states[id] {
+            KeyState::Ready => KeyStateName::Ready,
+            KeyState::Benched { .. } => KeyStateName::Benched,
+            _ => KeyStateName::Disabled,
+        })
+    };
+    judge_expect(sc, &requests, Some(&state)).0
 }
 
 /// How a mutant fared on a scenario that declares it.

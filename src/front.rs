@@ -206,20 +206,7 @@ async fn answer(
     if let Some(r) = last.filter(|r| outcome.success || shows_failure(r)) {
         let mut resp = Response::new(Full::new(Bytes::from(r.body)));
         *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        for (k, v) in &r.headers {
-            if matches!(
-                k.as_str(),
-                "content-length" | "transfer-encoding" | "connection"
-            ) {
-                continue;
-            }
-            if let (Ok(n), Ok(v)) = (
-                hyper::header::HeaderName::from_bytes(k.as_bytes()),
-                hyper::header::HeaderValue::from_str(v),
-            ) {
-                resp.headers_mut().append(n, v);
-            }
-        }
+        *resp.headers_mut() = crate::serve::http::header_map(&r.headers);
         if let Some((k, v)) = retry_after {
             if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
                 resp.headers_mut().insert(k, v);

@@ -5,11 +5,12 @@
 use super::adapter::{expand, Adapter};
 use super::config::{GatewayConfig, GatewayKey, GatewayProvider};
 use super::process::{run_to_end, Gateway, GatewayError};
+use crate::check::{judge_expect, SeenRequest};
 use crate::class::{Class, Verdict};
 use crate::dialect::{self, Form};
 use crate::invariants::observed::ClientEnd;
 use crate::invariants::{Support, Violation};
-use crate::scenario::{self, OutcomeKind, RequestExpect, Scenario};
+use crate::scenario::{self, Scenario};
 use crate::serve::judge::{judge, Judged};
 use crate::serve::record::Record;
 use crate::serve::Server;
@@ -435,16 +436,7 @@ async fn send_workload(
             let got = tokio::time::timeout(limit, async {
                 let resp = client.request(req).await.map_err(|e| e.to_string())?;
                 let status = resp.status().as_u16();
-                let hs: Vec<(String, String)> = resp
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
+                let hs = crate::driver::http::header_pairs(resp.headers());
                 let body = resp
                     .into_body()
                     .collect()
@@ -516,153 +508,41 @@ async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output
         .collect()
 }
 
-/// The scenario's expectations, judged on what was seen; the ones a black box cannot show are
-/// named and skipped.
+/// The scenario's expectations, judged on what was seen; the ones a black box cannot show
+/// (exact waits, ready times, final key states) are named and skipped.
 fn expectations(
     sc: &Scenario,
     j: &Judged,
     answers: &[Option<ClientAnswer>],
 ) -> (Vec<Violation>, BTreeSet<&'static str>) {
-    let mut v = Vec::new();
-    let mut unchecked = BTreeSet::new();
     let names = &j.names;
-    // Each request's calls: (key, provider), in order.
-    let mut calls: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+    let mut calls: BTreeMap<u32, Vec<(&str, &str)>> = BTreeMap::new();
     for e in &j.trace {
         if let Event::Attempt {
             req, key, provider, ..
         } = *e
         {
-            calls.entry(req).or_default().push((key, provider));
+            calls
+                .entry(req)
+                .or_default()
+                .push((names.key(key), names.provider(provider)));
         }
     }
-    let exp = |r: Option<u32>, m: String| Violation {
-        invariant: "expect",
-        req: r,
-        attempt: None,
-        t: None,
-        message: m,
-    };
-    let mut check = |r: u32, e: &RequestExpect, v: &mut Vec<Violation>| {
-        let Some(a) = answers.get(r as usize).and_then(|a| a.as_ref()) else {
-            v.push(exp(Some(r), "never answered".into()));
-            return;
-        };
-        let cs = calls.get(&r).cloned().unwrap_or_default();
-        if let Some(want) = e.outcome {
-            let ok = a.verdict.class == Class::Success
-                && a.status.is_some_and(|s| (200..300).contains(&s));
-            let got = if ok {
-                OutcomeKind::Success
-            } else {
-                OutcomeKind::Failed
-            };
-            if got != want {
-                v.push(exp(
-                    Some(r),
-                    format!(
-                        "the client got {got:?} ({}), expected {want:?}",
-                        a.verdict.class
-                    ),
-                ));
-            }
-        }
-        if let Some(c) = e.class {
-            if a.verdict.class != c {
-                v.push(exp(
-                    Some(r),
-                    format!("the client got {}, expected {c}", a.verdict.class),
-                ));
-            }
-        }
-        let labels: Vec<&str> = cs.iter().map(|c| names.key(c.0)).collect();
-        if let Some(keys) = &e.keys {
-            if labels != keys.iter().map(String::as_str).collect::<Vec<_>>() {
-                v.push(exp(Some(r), format!("keys {labels:?}, expected {keys:?}")));
-            }
-        }
-        if let Some(set) = &e.key_set {
-            let got: BTreeSet<&str> = labels.iter().copied().collect();
-            let want: BTreeSet<&str> = set.iter().map(String::as_str).collect();
-            if got != want {
-                v.push(exp(Some(r), format!("key set {got:?}, expected {want:?}")));
-            }
-        }
-        if let Some(n) = e.attempts {
-            if cs.len() as u32 != n {
-                v.push(exp(
-                    Some(r),
-                    format!("{} upstream calls, expected {n}", cs.len()),
-                ));
-            }
-        }
-        if let Some(p) = &e.provider {
-            let got = cs.last().map(|c| names.provider(c.1));
-            if got != Some(p.as_str()) {
-                v.push(exp(
-                    Some(r),
-                    format!("last call on provider {got:?}, expected {p}"),
-                ));
-            }
-        }
-        if e.waits_ms.is_some() {
-            unchecked.insert("waits_ms");
-        }
-        if e.ready_at_ms.is_some() {
-            unchecked.insert("ready_at_ms");
-        }
-    };
-    for e in &sc.expect.requests {
-        if let Some(r) = e.request {
-            check(r, e, &mut v);
-        }
-    }
-    if let Some(e) = &sc.expect.every_request {
-        for r in 0..answers.len() as u32 {
-            check(r, e, &mut v);
-        }
-    }
-    for (label, k) in &sc.expect.keys {
-        let id = names
-            .keys
-            .iter()
-            .position(|l| &**l == label)
-            .map(|i| i as u32);
-        let served = calls.values().flatten().filter(|c| Some(c.0) == id).count() as u32;
-        let firsts = calls
-            .values()
-            .filter(|cs| cs.first().map(|c| c.0) == id)
-            .count() as u32;
-        if let Some(n) = k.attempts {
-            if served != n {
-                v.push(exp(
-                    None,
-                    format!("key {label} served {served} calls, expected {n}"),
-                ));
-            }
-        }
-        if let Some(n) = k.requests {
-            if firsts != n {
-                v.push(exp(
-                    None,
-                    format!("key {label} served the first call of {firsts} requests, expected {n}"),
-                ));
-            }
-        }
-        if k.state.is_some() {
-            unchecked.insert("keys.state");
-        }
-    }
-    if let Some(n) = sc.expect.total_attempts {
-        let got = calls.values().map(Vec::len).sum::<usize>() as u32;
-        if got != n {
-            v.push(exp(
-                None,
-                format!("{got} upstream calls in all, expected {n}"),
-            ));
-        }
-    }
-    (v, unchecked)
+    let requests: Vec<Option<SeenRequest>> = answers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.as_ref().map(|a| SeenRequest {
+                success: a.verdict.class == Class::Success
+                    && a.status.is_some_and(|s| (200..300).contains(&s)),
+                class: a.verdict.class,
+                calls: calls.remove(&(i as u32)).unwrap_or_default(),
+                waits: None,
+                ready_at: None,
+            })
+        })
+        .collect();
+    judge_expect(sc, &requests, None)
 }
 
 /// Per request: its calls (key, when, what came back) and what the client got.

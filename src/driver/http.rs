@@ -91,16 +91,7 @@ impl HttpUpstream {
             Ok(Ok(r)) => r,
         };
         let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(resp.headers());
         let mut body = resp.into_body();
         let mut bytes = Vec::new();
         loop {
@@ -122,4 +113,16 @@ impl HttpUpstream {
             transport: None,
         })
     }
+}
+
+/// A response's headers as a [`Reply`] holds them: lower-case names and text values.
+pub fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }

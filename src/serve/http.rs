@@ -288,22 +288,7 @@ fn render(r: &crate::Reply) -> Rendered {
         .into_iter()
         .map(|p| Bytes::copy_from_slice(p.as_bytes()))
         .collect();
-    let mut headers = HeaderMap::new();
-    for (k, v) in &r.headers {
-        // hyper frames the body itself.
-        if matches!(
-            k.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_bytes(v.as_bytes()),
-        ) {
-            headers.append(n, v);
-        }
-    }
+    let mut headers = header_map(&r.headers);
     if !headers.contains_key(CONTENT_TYPE) && !r.body.is_empty() {
         let ct = if framing == crate::dialect::Framing::Sse {
             "text/event-stream"
@@ -346,4 +331,24 @@ fn fixed(a: Fixed, mut guard: RecordGuard, close: bool) -> Response<ScriptBody> 
         sized: true,
     });
     response(&r.clone(), ScriptBody::whole(r, guard), close)
+}
+
+/// A reply's headers for hyper to send, less the ones that frame the body (hyper frames it).
+pub(crate) fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (k, v) in pairs {
+        if matches!(
+            k.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    headers
 }

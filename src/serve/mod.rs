@@ -37,7 +37,7 @@
 
 pub mod answers;
 mod body;
-mod http;
+pub(crate) mod http;
 pub mod judge;
 pub mod record;
 pub mod route;
