@@ -64,26 +64,8 @@ pub fn run_to_end(
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| GatewayError {
-            what: format!("cannot write {}: {e}", log.display()),
-            log_tail: String::new(),
-        })?;
-    let err = out.try_clone().map_err(|e| GatewayError {
-        what: e.to_string(),
-        log_tail: String::new(),
-    })?;
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .envs(env.iter().cloned())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(err);
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|e| GatewayError {
-        what: format!("cannot run `{}`: {e}", argv[0]),
-        log_tail: String::new(),
-    })?;
+        .map_err(|e| plain(format!("cannot write {}: {e}", log.display())))?;
+    let (mut child, out) = spawn(argv, env, out, true)?;
     let mut stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut s = Vec::new();
@@ -124,6 +106,40 @@ pub fn run_to_end(
     }
 }
 
+fn plain(what: String) -> GatewayError {
+    GatewayError {
+        what,
+        log_tail: String::new(),
+    }
+}
+
+/// Starts `argv` in a process group of its own, stderr (and stdout unless `pipe_stdout`) to
+/// `out`; hands `out` back for the caller to append to.
+fn spawn(
+    argv: &[String],
+    env: &[(String, String)],
+    out: std::fs::File,
+    pipe_stdout: bool,
+) -> Result<(Child, std::fs::File), GatewayError> {
+    let err = out.try_clone().map_err(|e| plain(e.to_string()))?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stderr(err);
+    if pipe_stdout {
+        cmd.stdout(Stdio::piped());
+    } else {
+        cmd.stdout(out.try_clone().map_err(|e| plain(e.to_string()))?);
+    }
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd
+        .spawn()
+        .map_err(|e| plain(format!("cannot start `{}`: {e}", argv[0])))?;
+    Ok((child, out))
+}
+
 impl Gateway {
     /// Starts `argv` in its own process group, its output in `log`.
     pub fn start(
@@ -131,26 +147,9 @@ impl Gateway {
         env: &[(String, String)],
         log: &Path,
     ) -> Result<Gateway, GatewayError> {
-        let out = std::fs::File::create(log).map_err(|e| GatewayError {
-            what: format!("cannot write {}: {e}", log.display()),
-            log_tail: String::new(),
-        })?;
-        let err = out.try_clone().map_err(|e| GatewayError {
-            what: e.to_string(),
-            log_tail: String::new(),
-        })?;
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().map_err(|e| GatewayError {
-            what: format!("cannot start `{}`: {e}", argv[0]),
-            log_tail: String::new(),
-        })?;
+        let out = std::fs::File::create(log)
+            .map_err(|e| plain(format!("cannot write {}: {e}", log.display())))?;
+        let (child, _) = spawn(argv, env, out, false)?;
         RUNNING.store(child.id() as i32, Ordering::SeqCst);
         Ok(Gateway {
             child,
