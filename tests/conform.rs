@@ -212,3 +212,53 @@ fn an_interrupted_run_leaves_no_gateway_behind() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn the_differential_agrees_with_the_gateways_own_policy_and_shows_another() {
+    let files = [
+        "scenarios/conform/pool-walk-402.json",
+        "scenarios/conform/quota-429-rotates.json",
+    ];
+    let mut args = vec![
+        "--gateway",
+        "keypool",
+        "--json",
+        "--against-preset",
+        "reference",
+    ];
+    args.extend(files);
+    let o = conform(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for s in v["scenarios"].as_array().unwrap() {
+        assert_eq!(
+            s["trials"][0]["differences"],
+            serde_json::json!([]),
+            "{}",
+            s["scenario"]
+        );
+    }
+    // The same gateway against a preset that never rotates a 402: the keys differ.
+    let mut args = vec![
+        "--gateway",
+        "keypool",
+        "--json",
+        "--against-preset",
+        "token-proxy-402",
+    ];
+    args.extend(files);
+    let o = conform(&args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = v["scenarios"][0]["trials"][0]["differences"][0]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(d.starts_with("request 0: keys k1 k2 k3"), "{d}");
+    assert!(d.contains("vs k1 (token-proxy-402)"), "{d}");
+    assert_eq!(
+        conform(&["--gateway", "keypool", "--against-preset", "nope", files[0]])
+            .status
+            .code(),
+        Some(2)
+    );
+}

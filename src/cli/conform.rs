@@ -25,6 +25,10 @@ pub struct ConformArgs {
     /// Print the JSON report on standard output.
     #[arg(long)]
     json: bool,
+    /// Also simulate each scenario under this preset and report, request by request, where the
+    /// gateway and the preset differ (keys in order, outcome, waits within 300 ms or 25 %).
+    #[arg(long, value_name = "PRESET")]
+    against_preset: Option<String>,
     /// With several gateways, print only their side-by-side table (what the README shows).
     #[arg(long)]
     table_only: bool,
@@ -42,6 +46,12 @@ pub struct ConformArgs {
 }
 
 pub fn run(a: ConformArgs) -> i32 {
+    if let Some(p) = &a.against_preset {
+        if keypool::policy::preset(p).is_none() {
+            eprintln!("keypool conform: unknown preset `{p}` (see `keypool presets`)");
+            return 2;
+        }
+    }
     let mut adapters = Vec::new();
     for g in &a.gateway {
         match Adapter::find(g) {
@@ -197,7 +207,10 @@ fn conform_one(
             );
             let _ = std::io::stderr().flush();
             let wd = run::workdir(&root, &sc.name, t);
-            let tr = rt.block_on(trial(adapter, keypool, sc, &wd));
+            let mut tr = rt.block_on(trial(adapter, keypool, sc, &wd));
+            if let (Some(p), None) = (&a.against_preset, &tr.error) {
+                tr.differences = keypool::conform::diff::differences(sc, p, &tr).ok();
+            }
             let verdict = match &tr.error {
                 Some(e) => format!("could not run: {}", e.what),
                 None if tr.violations.is_empty() => "pass".into(),
@@ -233,6 +246,7 @@ fn conform_one(
         gateway: adapter.label(),
         version,
         random: adapter.manifest.random,
+        against: a.against_preset.clone(),
         scenarios: outcomes,
     })
 }

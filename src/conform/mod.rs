@@ -9,6 +9,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod diff;
 pub mod process;
 pub mod report;
 pub mod run;

@@ -30,6 +30,8 @@ pub struct Report {
     pub version: String,
     /// Whether it routes at random (one trial proves little).
     pub random: bool,
+    /// The preset each scenario was also simulated under (`--against-preset`).
+    pub against: Option<String>,
     /// The scenarios, in run order.
     pub scenarios: Vec<ScenarioOutcome>,
 }
@@ -184,6 +186,29 @@ impl Report {
             let cells: Vec<String> = cols.iter().map(|c| self.cell(sc, c).text()).collect();
             let _ = writeln!(s, "| {} | {} |", sc.name, cells.join(" | "));
         }
+        if let Some(p) = &self.against {
+            let _ = writeln!(s, "\n## Against the `{p}` preset\n");
+            let _ = writeln!(s, "The same scenario simulated under `{p}`: request by request, keys in order, outcome, and waits (within {} ms or 25 %).\n", super::diff::WAIT_TOLERANCE_MS);
+            let _ = writeln!(s, "| scenario | trials that agree | first difference |");
+            let _ = writeln!(s, "|---|---|---|");
+            for sc in &self.scenarios {
+                let judged: Vec<&Vec<String>> = sc
+                    .trials
+                    .iter()
+                    .filter_map(|t| t.differences.as_ref())
+                    .collect();
+                if judged.is_empty() {
+                    continue;
+                }
+                let agree = judged.iter().filter(|d| d.is_empty()).count();
+                let first = judged
+                    .iter()
+                    .find(|d| !d.is_empty())
+                    .map(|d| d.join("; "))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "| {} | {agree}/{} | {first} |", sc.name, judged.len());
+            }
+        }
         let _ = writeln!(s, "\n`n/c`: not checkable from outside the gateway (see docs/invariants.md); `pass` on a partly checkable invariant covers the checkable part.\n");
         for sc in &self.scenarios {
             if let Some(why) = &sc.skipped {
@@ -283,6 +308,7 @@ impl Report {
                                 "evidence": v.req.and_then(|r| t.evidence.get(&r)),
                             })).collect::<Vec<_>>(),
                             "not_checked": t.unchecked.iter().collect::<Vec<_>>(),
+                            "differences": t.differences,
                         })
                     })
                     .collect();
@@ -293,6 +319,7 @@ impl Report {
             "gateway": self.gateway,
             "version": self.version,
             "random": self.random,
+            "against_preset": self.against,
             "summary": self.summary(),
             "scenarios": scenarios,
         })

@@ -58,6 +58,12 @@ pub struct Trial {
     pub ready: Duration,
     /// Expectations that a black box cannot show.
     pub unchecked: BTreeSet<&'static str>,
+    /// The judged trace, and the names to read it.
+    pub trace: Vec<Event>,
+    /// Key and provider names.
+    pub names: crate::trace::Names,
+    /// Where the gateway and a preset simulated on the same scenario differ (`--against-preset`).
+    pub differences: Option<Vec<String>>,
 }
 
 impl Trial {
@@ -72,6 +78,9 @@ impl Trial {
             answers: Vec::new(),
             ready: Duration::ZERO,
             unchecked: BTreeSet::new(),
+            trace: Vec::new(),
+            names: crate::trace::Names::default(),
+            differences: None,
         }
     }
 }
@@ -364,6 +373,9 @@ async fn trial_inner(
         answers,
         ready,
         unchecked,
+        trace: j.trace,
+        names: j.names,
+        differences: None,
     })
 }
 
