@@ -37,6 +37,7 @@ pub mod scenario;
 #[cfg(feature = "http")]
 pub mod serve;
 pub mod sim;
+pub mod timeline;
 pub mod trace;
 
 pub use class::{ActionGroup, Class, Verdict};

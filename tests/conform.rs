@@ -63,7 +63,10 @@ fn the_reference_gateway_passes_every_conformance_scenario() {
 #[test]
 fn a_known_failover_bug_is_found_with_its_evidence() {
     let report = std::env::temp_dir().join(format!("keypool-conform-{}.md", std::process::id()));
+    let pictures = std::env::temp_dir().join(format!("keypool-conform-svg-{}", std::process::id()));
     let o = conform(&[
+        "--timeline",
+        pictures.to_str().unwrap(),
         "--gateway",
         "keypool:preset=litellm",
         "scenarios/conform/pool-walk-402.json",
@@ -87,6 +90,15 @@ fn a_known_failover_bug_is_found_with_its_evidence() {
         "{md}"
     );
     assert!(md.contains("the client got 402 quota_exhausted"), "{md}");
+    // The violation links its picture.
+    let svg = pictures.join("pool-walk-402-1.svg");
+    assert!(
+        md.contains(&format!("Timeline: [{}]", svg.display())),
+        "{md}"
+    );
+    assert!(std::fs::read_to_string(svg)
+        .unwrap()
+        .contains("402 quota_exhausted"));
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub struct ConformArgs {
     /// With several gateways, print only their side-by-side table (what the README shows).
     #[arg(long)]
     table_only: bool,
+    /// Draw each trial as DIR/<scenario>-<trial>.svg; the report links them.
+    #[arg(long, value_name = "DIR")]
+    timeline: Option<PathBuf>,
     /// Write each trial's judged trace, the upstream's record and the gateway's log to DIR.
     #[arg(long, value_name = "DIR")]
     trace: Option<PathBuf>,
@@ -208,6 +211,19 @@ fn conform_one(
             let _ = std::io::stderr().flush();
             let wd = run::workdir(&root, &sc.name, t);
             let mut tr = rt.block_on(trial(adapter, keypool, sc, &wd));
+            if let (Some(dir), None) = (&a.timeline, &tr.error) {
+                let name = format!("{}-{}.svg", sc.name, t + 1);
+                let svg = keypool::timeline::svg(
+                    &tr.trace,
+                    &tr.names,
+                    &format!("{} on {}", sc.name, adapter.label()),
+                );
+                let path = dir.join(&name);
+                match std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, svg)) {
+                    Ok(()) => tr.timeline = Some(path.display().to_string()),
+                    Err(e) => eprintln!("keypool conform: cannot write {}: {e}", path.display()),
+                }
+            }
             if let (Some(p), None) = (&a.against_preset, &tr.error) {
                 tr.differences = keypool::conform::diff::differences(sc, p, &tr).ok();
             }

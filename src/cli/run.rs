@@ -19,6 +19,9 @@ pub struct RunArgs {
     /// Write every trace as JSON Lines to FILE (each event carries its scenario's name).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Draw each scenario's trace as DIR/<name>.svg (a lane per key, calls coloured by class).
+    #[arg(long, value_name = "DIR")]
+    timeline: Option<PathBuf>,
     /// Print one JSON object per scenario instead of text.
     #[arg(long)]
     json: bool,
@@ -91,6 +94,18 @@ pub fn run(a: RunArgs) -> i32 {
         };
         if let Some(out) = trace_out.as_mut() {
             write_trace(out, &sc.name, &run);
+        }
+        if let Some(dir) = &a.timeline {
+            let svg = keypool::timeline::svg(
+                &run.out.trace,
+                &run.out.names,
+                &format!("{} [{}]", sc.name, run.preset),
+            );
+            let path = dir.join(format!("{}.svg", sc.name));
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, svg)) {
+                eprintln!("keypool run: cannot write {}: {e}", path.display());
+                return 2;
+            }
         }
         let mut ok = run.violations.is_empty();
         let mut broken: Vec<String> = run.broken().into_iter().map(str::to_owned).collect();

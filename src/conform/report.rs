@@ -236,6 +236,9 @@ impl Report {
                     continue;
                 }
                 let _ = writeln!(s, "## {head}\n");
+                if let Some(svg) = &t.timeline {
+                    let _ = writeln!(s, "Timeline: [{svg}]({svg})\n");
+                }
                 // By request: its evidence once, then what broke (repeats of one invariant
                 // counted, not listed).
                 let mut by_req: BTreeMap<Option<u32>, Vec<&crate::invariants::Violation>> =
@@ -309,6 +312,7 @@ impl Report {
                             })).collect::<Vec<_>>(),
                             "not_checked": t.unchecked.iter().collect::<Vec<_>>(),
                             "differences": t.differences,
+                            "timeline": t.timeline,
                         })
                     })
                     .collect();

@@ -64,6 +64,8 @@ pub struct Trial {
     pub names: crate::trace::Names,
     /// Where the gateway and a preset simulated on the same scenario differ (`--against-preset`).
     pub differences: Option<Vec<String>>,
+    /// The picture of this trial, when one was drawn (`--timeline`).
+    pub timeline: Option<String>,
 }
 
 impl Trial {
@@ -81,6 +83,7 @@ impl Trial {
             trace: Vec::new(),
             names: crate::trace::Names::default(),
             differences: None,
+            timeline: None,
         }
     }
 }
@@ -376,6 +379,7 @@ async fn trial_inner(
         trace: j.trace,
         names: j.names,
         differences: None,
+        timeline: None,
     })
 }
 
