@@ -162,6 +162,19 @@ fn a_gateway_that_cannot_run_is_reported_as_such() {
         "{}",
         text(&o)
     );
+    // Answers HTTP to its readiness probe, garbage to requests.
+    let dir = adapter(
+        "garbage",
+        r#"{"name": "garbage", "start": ["python3", "-c", "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n  def do_GET(s):\n    s.send_response(200); s.send_header('content-length','0'); s.end_headers()\n  def do_POST(s):\n    s.wfile.write(b'\\x00\\x01 not http at all\\r\\n\\r\\n'); s.close_connection=True\nh.HTTPServer(('127.0.0.1', {port}), H).serve_forever()"],
+            "ready": "http://127.0.0.1:{port}/health", "ready_timeout_s": 10, "endpoint": "http://127.0.0.1:{port}"}"#,
+    );
+    let o = conform(&[
+        "--gateway",
+        dir.to_str().unwrap(),
+        "scenarios/conform/content-policy-stops.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not HTTP"), "{}", text(&o));
     // An unknown adapter or option.
     assert_eq!(
         conform(&["--gateway", "no-such-gateway", "scenarios/conform/"])

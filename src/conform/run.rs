@@ -37,6 +37,9 @@ pub struct ClientAnswer {
     pub body_head: String,
 }
 
+/// The reason of a client answer that was not HTTP at all.
+const GARBAGE: &str = "the gateway answered with something that is not HTTP";
+
 /// One run of a scenario against a gateway.
 #[derive(Debug, Clone)]
 pub struct Trial {
@@ -313,6 +316,16 @@ async fn trial_inner(
             log_tail,
         });
     }
+    if let Some(a) = answers
+        .iter()
+        .flatten()
+        .find(|a| a.verdict.reason == GARBAGE)
+    {
+        return Err(GatewayError {
+            what: format!("{GARBAGE}: {}", a.body_head),
+            log_tail,
+        });
+    }
     let clients: BTreeMap<u64, ClientEnd> = answers
         .iter()
         .enumerate()
@@ -450,16 +463,22 @@ async fn send_workload(
             let start = clock(());
             let req = req.ok()?;
             let got = tokio::time::timeout(limit, async {
-                let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                let resp = client.request(req).await.map_err(|e| {
+                    // Something that is not HTTP is the gateway's breakage, not an answer.
+                    let garbage = std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<hyper::Error>())
+                        .is_some_and(|h| h.is_parse() || h.is_parse_status());
+                    (garbage, e.to_string())
+                })?;
                 let status = resp.status().as_u16();
                 let hs = crate::driver::http::header_pairs(resp.headers());
                 let body = resp
                     .into_body()
                     .collect()
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| (false, e.to_string()))?
                     .to_bytes();
-                Ok::<_, String>((status, hs, body))
+                Ok::<_, (bool, String)>((status, hs, body))
             })
             .await;
             let end = clock(());
@@ -481,11 +500,18 @@ async fn send_workload(
                     }
                 }
                 // The gateway closed or reset the connection: a failure the client sees.
-                Ok(Err(e)) => ClientAnswer {
+                Ok(Err((garbage, e))) => ClientAnswer {
                     start,
                     end,
                     status: None,
-                    verdict: Verdict::new(Class::ServerError, "no HTTP answer from the gateway"),
+                    verdict: Verdict::new(
+                        Class::ServerError,
+                        if garbage {
+                            GARBAGE
+                        } else {
+                            "no HTTP answer from the gateway"
+                        },
+                    ),
                     body_head: e.chars().take(300).collect(),
                 },
             };
