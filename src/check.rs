@@ -53,7 +53,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
         .map(String::as_str)
         .collect();
     violations.retain(|v| !skip.contains(&v.invariant));
-    let preset = preset.map(str::to_owned).unwrap_or_else(|| {
+    let mut preset = preset.map(str::to_owned).unwrap_or_else(|| {
         sc.policy
             .as_ref()
             .and_then(|p| p.get("preset"))
@@ -61,6 +61,15 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
             .unwrap_or("reference")
             .to_owned()
     });
+    // The scenario changed some of the preset's fields: say so wherever the name is shown.
+    let overrides = sc
+        .policy
+        .as_ref()
+        .and_then(|p| p.as_object())
+        .is_some_and(|m| m.keys().any(|k| k != "preset"));
+    if overrides {
+        preset.push_str("+overrides");
+    }
     let mut run = ScenarioRun {
         preset,
         world,
@@ -358,6 +367,9 @@ pub fn judge_expect(
             v.push(exp(None, format!("{got} attempts in all, expected {n}")));
         }
     }
+    // `every_request` and `requests[i]` may pin the same thing: say it once.
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert((x.req, x.message.clone())));
     (v, unchecked)
 }
 

@@ -494,3 +494,72 @@ fn check_judges_a_record_and_says_what_a_record_cannot_show() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("line 2"), "{}", text(&o));
 }
+
+#[test]
+fn explore_refuses_absurd_flags() {
+    for bad in [
+        ["--time-limit", "-1"],
+        ["--time-limit", "nan"],
+        ["--time-limit", "1e300"],
+        ["--jobs", "100000000"],
+    ] {
+        let o = keypool(&["explore", "--seeds", "2", bad[0], bad[1]]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    // More workers than seeds: as many as the seeds.
+    let o = keypool(&["explore", "--seeds", "2", "--jobs", "1000", "--no-shrink"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("jobs 2"), "{}", text(&o));
+}
+
+#[test]
+fn numeric_headers_and_a_null_ready_time_mean_what_they_say() {
+    let one = |extra: &str| {
+        format!(
+            r#"{{"name":"n","providers":[{{"name":"p","keys":[{{"label":"k1","script":[{{"status":429,"headers":{{"retry-after":20}},"body":"{{}}"}}]}}]}}],
+            "workload":{{"at_ms":[0]}},"expect":{{"requests":[{{"request":0,"outcome":"failed"{extra}}}]}}}}"#
+        )
+    };
+    // The number is the header's text: the key is benched 20 s at a time (two waits, then the
+    // failure says when it is back).
+    let sc = keypool::scenario::parse(&one(r#","ready_at_ms":60150"#), "n.json").unwrap();
+    let run = keypool::check::run(&sc, None).unwrap();
+    assert!(run.violations.is_empty(), "{:?}", run.violations);
+    // `null` asserts "no ready time", which is false here.
+    let sc = keypool::scenario::parse(&one(r#","ready_at_ms":null"#), "n.json").unwrap();
+    let run = keypool::check::run(&sc, None).unwrap();
+    assert_eq!(run.broken().into_iter().collect::<Vec<_>>(), vec!["expect"]);
+}
+
+#[test]
+fn a_policy_with_overrides_is_named_so_and_an_expectation_is_reported_once() {
+    let o = keypool(&[
+        "run",
+        root()
+            .join("scenarios/conform/slow-first-byte.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(
+        text(&o).contains("slow-first-byte [reference+overrides] ok"),
+        "{}",
+        text(&o)
+    );
+    let sc = keypool::scenario::parse(
+        r#"{"name":"d","providers":[{"name":"p","keys":[{"label":"k1","script":["openai.content_policy"]}]}],
+        "workload":{"at_ms":[0]},
+        "expect":{"every_request":{"outcome":"success"},"requests":[{"request":0,"outcome":"success"}]}}"#,
+        "d.json",
+    )
+    .unwrap();
+    let run = keypool::check::run(&sc, None).unwrap();
+    assert_eq!(
+        run.violations
+            .iter()
+            .filter(|v| v.invariant == "expect")
+            .count(),
+        1,
+        "{:?}",
+        run.violations
+    );
+}

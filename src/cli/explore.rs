@@ -22,12 +22,12 @@ pub struct ExploreArgs {
     /// The policy preset under test.
     #[arg(long, default_value = "reference")]
     policy: String,
-    /// Stop starting new seeds after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    /// Stop starting new seeds after this many seconds (more than 0, at most a week).
+    #[arg(long, value_name = "SECS", value_parser = time_limit)]
     time_limit: Option<f64>,
-    /// Worker threads (default: the machine's cores).
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Worker threads (default: the machine's cores; never more than the seeds).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
     /// Where shrunk scenarios are written.
     #[arg(long, default_value = "explore-failures")]
     out: PathBuf,
@@ -37,6 +37,17 @@ pub struct ExploreArgs {
     /// Do not shrink or write violations, only count them.
     #[arg(long)]
     no_shrink: bool,
+}
+
+fn time_limit(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 604_800.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is out of range (more than 0, at most 604800)"))
+    }
 }
 
 #[derive(Default)]
@@ -59,8 +70,9 @@ pub fn run(a: ExploreArgs) -> i32 {
     }
     let jobs = a
         .jobs
+        .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+        .clamp(1, a.seeds.clamp(1, 1024) as usize);
     let end = a.seed.saturating_add(a.seeds);
     println!(
         "keypool explore: seeds {}..{} ({} seeds), policy {}, jobs {jobs}{}{}",

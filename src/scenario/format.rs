@@ -155,7 +155,11 @@ pub struct StepDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Raw reply: headers, added to (or replacing) a template's.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "header_values"
+    )]
     pub headers: BTreeMap<String, String>,
     /// Raw reply: the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,7 +268,11 @@ pub struct RequestExpect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waits_ms: Option<Vec<u64>>,
     /// A failure carries this ready time (ms); `null` asserts it carries none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub ready_at_ms: Option<Option<u64>>,
     /// The provider that served its last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,4 +335,32 @@ pub struct Expect {
 pub struct MutantExpect {
     /// Names of what breaks.
     pub violates: Vec<String>,
+}
+
+/// Header values as text; a number (`"retry-after": 20`) is its text.
+fn header_values<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Int(i64),
+        Float(f64),
+    }
+    let m = BTreeMap::<String, Value>::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Text(s) => s,
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+/// A field that may be `null` on purpose: present means `Some`, whatever its value, so
+/// `"ready_at_ms": null` asserts "no ready time" instead of reading as absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
