@@ -166,7 +166,7 @@ pub fn report_text(run: &ScenarioRun) -> String {
                     until: Some(u),
                     t,
                     ..
-                } if req as usize == i => Some(format!("wait {}ms", u - t)),
+                } if req as usize == i => Some(format!("wait {}ms", u.saturating_sub(t))),
                 Event::Decision {
                     req,
                     decision: Decision::Fallback,
@@ -394,7 +394,7 @@ fn expectations(sc: &Scenario, _world: &World, out: &SimOutput) -> Vec<Violation
                 ..
             } => {
                 if let Some(w) = waits.get_mut(req as usize) {
-                    w.push(u - t);
+                    w.push(u.saturating_sub(t));
                 }
             }
             _ => {}

@@ -8,7 +8,7 @@
 //! `arbitrary` from realistic fragments (provider error shapes with real codes and messages,
 //! retry-after in every form, success bodies, SSE event sequences, nested errors).
 
-use crate::class::Verdict;
+use crate::class::{Class, Verdict};
 use crate::classify::{classify, MAX_RETRY_AFTER_MS};
 use crate::reply::{Reply, Transport};
 use arbitrary::{Arbitrary, Unstructured};
@@ -532,5 +532,190 @@ pub fn check_request(data: &[u8]) -> Result<(), String> {
             return Err(format!("{f:?} pieces do not join back to the body"));
         }
     }
+    Ok(())
+}
+
+/// Arbitrary events (within and beyond a small chain's keys, providers and requests) checked by
+/// every invariant, in every view: the checker judges traces from outside, so it must never
+/// panic or run away on one, whatever it says.
+///
+/// ```
+/// keypool::fuzzing::check_trace(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+/// ```
+pub fn check_trace(data: &[u8]) -> Result<(), String> {
+    use crate::engine::ProviderSpec;
+    use crate::invariants::{check, Context, View};
+    use crate::policy::Policy;
+    use crate::pool::{PoolKey, Strategy};
+    use crate::trace::{Decision, Event, WaitKind};
+    const CLASSES: [Class; 11] = [
+        Class::Success,
+        Class::RateLimit,
+        Class::QuotaExhausted,
+        Class::Auth,
+        Class::Overloaded,
+        Class::ServerError,
+        Class::ContentPolicy,
+        Class::ContextOverflow,
+        Class::BadRequest,
+        Class::Cancelled,
+        Class::EmptySuccess,
+    ];
+    let mut u = Unstructured::new(data);
+    let mut events = Vec::new();
+    // Small ids mostly (keys 0..8 of a chain of 6; providers 0..3 of 2), now and then any.
+    let small = |u: &mut Unstructured, n: u32| -> u32 {
+        match u.int_in_range(0..=15u8).unwrap_or(0) {
+            15 => u.arbitrary::<u32>().unwrap_or(0),
+            _ => u.int_in_range(0..=n).unwrap_or(0),
+        }
+    };
+    while !u.is_empty() && events.len() < 512 {
+        let t = u.int_in_range(0..=200_000u64).unwrap_or(0);
+        let req = small(&mut u, 6);
+        let key = small(&mut u, 7);
+        let provider = small(&mut u, 2);
+        let attempt = small(&mut u, 5);
+        let class = CLASSES[u.int_in_range(0..=10usize).unwrap_or(0)];
+        let until = t.saturating_add(u.int_in_range(0..=4_000_000u64).unwrap_or(0));
+        let e = match u.int_in_range(0..=7u8).unwrap_or(0) {
+            0 => Event::RequestStart { t, req, provider },
+            1 => Event::Attempt {
+                t,
+                req,
+                attempt,
+                provider,
+                key,
+                probe: u.arbitrary().unwrap_or(false),
+            },
+            2 => Event::Reply {
+                t,
+                req,
+                attempt,
+                key,
+                status: u.arbitrary().unwrap_or(0),
+                class,
+                retry_after_ms: u.arbitrary().unwrap_or(None),
+                soft: u.arbitrary().unwrap_or(false),
+                partial: false,
+                treated_as: None,
+                reason: "fuzz",
+            },
+            3 => Event::Bench {
+                t,
+                key,
+                until,
+                reason: class,
+                req,
+                attempt,
+            },
+            4 => Event::Disable {
+                t,
+                key,
+                probe_at: u.arbitrary().unwrap_or(None),
+                req,
+                attempt,
+            },
+            5 => Event::Restore {
+                t,
+                key,
+                req,
+                attempt,
+            },
+            6 => Event::Decision {
+                t,
+                req,
+                decision: match u.int_in_range(0..=6u8).unwrap_or(0) {
+                    0 => Decision::NextKey,
+                    1 => Decision::RetrySame,
+                    2 => Decision::Wait(WaitKind::Backoff),
+                    3 => Decision::Wait(WaitKind::BenchedKey),
+                    4 => Decision::Fallback,
+                    5 => Decision::Stop,
+                    _ => Decision::Done,
+                },
+                until: u.arbitrary().unwrap_or(None),
+                retries: small(&mut u, 4),
+                provider,
+            },
+            _ => Event::RequestEnd {
+                t,
+                req,
+                success: u.arbitrary().unwrap_or(false),
+                class,
+                attempts: small(&mut u, 5),
+                ready_at: u.arbitrary().unwrap_or(None),
+            },
+        };
+        events.push(e);
+    }
+    let keys = |p: usize| -> Vec<PoolKey> {
+        (0..3)
+            .map(|i| PoolKey {
+                label: format!("p{p}k{i}").into(),
+                priority: i,
+                group: (i < 2).then(|| "g".into()),
+            })
+            .collect()
+    };
+    let providers = vec![
+        ProviderSpec {
+            name: "a".into(),
+            keys: keys(0),
+            strategy: Strategy::RoundRobin,
+            fallback_for: None,
+        },
+        ProviderSpec {
+            name: "b".into(),
+            keys: keys(1),
+            strategy: Strategy::LeastUsed,
+            fallback_for: Some(vec![Class::ContentPolicy]),
+        },
+    ];
+    let policy = Policy::default();
+    for view in [View::Engine, View::Upstream, View::UpstreamAndClient] {
+        let ctx = Context {
+            providers: &providers,
+            policy: &policy,
+            view,
+        };
+        let v = check(&events, &ctx);
+        if v.len() > events.len() * 16 + 16 {
+            return Err(format!(
+                "{} violations from {} events",
+                v.len(),
+                events.len()
+            ));
+        }
+    }
+    // Built from observations, the same events' calls must also judge without a panic.
+    let calls: Vec<crate::invariants::observed::ObservedCall> = events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::Reply {
+                t,
+                req,
+                key,
+                status,
+                class,
+                ..
+            } => Some(crate::invariants::observed::ObservedCall {
+                req: req % 64,
+                key,
+                sent: t,
+                ended: t,
+                status,
+                verdict: crate::class::Verdict::new(class, "fuzz"),
+            }),
+            _ => None,
+        })
+        .collect();
+    let observed = crate::invariants::observed::trace(&calls, None, &providers);
+    let ctx = Context {
+        providers: &providers,
+        policy: &policy,
+        view: View::Upstream,
+    };
+    let _ = check(&observed, &ctx);
     Ok(())
 }

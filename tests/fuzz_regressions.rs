@@ -51,3 +51,25 @@ fn serve_request_seeds_and_saved_crashes_hold_the_properties() {
     }
     assert!(n >= 4, "only {n} inputs replayed");
 }
+
+#[test]
+fn trace_seeds_and_saved_crashes_hold_the_properties() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for dir in ["seeds/trace", "regressions/trace"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for f in entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+        {
+            let data = std::fs::read(&f).unwrap();
+            if let Err(e) = keypool::fuzzing::check_trace(&data) {
+                panic!("{}: {e}", f.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 9, "only {n} inputs replayed");
+}

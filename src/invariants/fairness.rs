@@ -31,7 +31,7 @@ pub(super) fn fair_rotation(trace: &[Event], ctx: &Context) -> Vec<Violation> {
                 }
                 Event::Attempt {
                     req, provider, key, ..
-                } if provider as usize == pi && seen.insert(req) => {
+                } if provider as usize == pi && range.contains(&key) && seen.insert(req) => {
                     firsts[(key - range.start) as usize] += 1;
                 }
                 _ => {}

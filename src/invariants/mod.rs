@@ -267,4 +267,38 @@ mod tests {
         let v = check(&t, &ctx);
         assert!(v.iter().any(|x| x.invariant == "terminates"), "{v:?}");
     }
+
+    #[test]
+    fn a_malformed_trace_is_a_violation_not_a_panic() {
+        let (providers, policy) = ctx_parts(Strategy::RoundRobin);
+        let ctx = Context::new(&providers, &policy);
+        let mut t = served(0, 0);
+        // A call to a key the chain does not have, on a provider it does not have, for a
+        // request number no trace this short could hold.
+        t.push(Event::Attempt {
+            t: 5,
+            req: 0,
+            attempt: 2,
+            provider: 0,
+            key: 99,
+            probe: false,
+        });
+        t.push(Event::RequestStart {
+            t: 6,
+            req: 1,
+            provider: 7,
+        });
+        t.push(Event::RequestStart {
+            t: 7,
+            req: u32::MAX,
+            provider: 0,
+        });
+        let v = check(&t, &ctx);
+        let malformed: Vec<&Violation> = v
+            .iter()
+            .filter(|x| x.message.starts_with("a malformed event"))
+            .collect();
+        assert_eq!(malformed.len(), 3, "{v:?}");
+        assert!(malformed.iter().all(|x| x.invariant == "attribution"));
+    }
 }

@@ -146,7 +146,10 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         out: Vec::new(),
     };
     for e in trace {
-        w.event(e);
+        match w.malformed(e, trace.len()) {
+            Some(v) => w.out.push(v),
+            None => w.event(e),
+        }
     }
     for (r, m) in w.reqs.iter().enumerate() {
         let Some(m) = m else { continue };
@@ -266,6 +269,55 @@ impl Walker<'_> {
         best
     }
 
+    /// An event that names a key or provider the chain does not have, or a request number
+    /// beyond any the trace could hold: a violation of its own, and the event is not walked
+    /// (a trace from outside is never trusted to be well formed).
+    fn malformed(&self, e: &Event, events: usize) -> Option<Violation> {
+        let (req, key, provider) = match *e {
+            Event::RequestStart { req, provider, .. } => (Some(req), None, Some(provider)),
+            Event::Attempt {
+                req, key, provider, ..
+            } => (Some(req), Some(key), Some(provider)),
+            Event::Reply { req, key, .. }
+            | Event::Bench { req, key, .. }
+            | Event::Disable { req, key, .. }
+            | Event::Restore { req, key, .. } => (Some(req), Some(key), None),
+            Event::Decision { req, provider, .. } => (Some(req), None, Some(provider)),
+            Event::RequestEnd { req, .. } => (Some(req), None, None),
+        };
+        let why = if key.is_some_and(|k| k as usize >= self.keys.len()) {
+            format!(
+                "names key #{}, which the chain does not have",
+                key.unwrap_or(0)
+            )
+        } else if provider.is_some_and(|p| p as usize >= self.ctx.providers.len()) {
+            format!(
+                "names provider {}, which the chain does not have",
+                provider.unwrap_or(0)
+            )
+        } else if req.is_some_and(|r| r as usize > events) {
+            format!(
+                "names request {}, more than a trace of {events} events can hold",
+                req.unwrap_or(0)
+            )
+        } else if let Event::Attempt { key, provider, .. } = *e {
+            if self.key_provider[key as usize] != provider {
+                format!("sends to key #{key} on provider {provider}, which does not hold it")
+            } else {
+                return None;
+            }
+        } else {
+            return None;
+        };
+        Some(Violation {
+            invariant: "attribution",
+            req,
+            attempt: None,
+            t: Some(e.t()),
+            message: format!("a malformed event {why}"),
+        })
+    }
+
     fn event(&mut self, e: &Event) {
         match *e {
             Event::RequestStart { t, req, provider } => {
@@ -280,7 +332,7 @@ impl Walker<'_> {
                 for k in keys {
                     let m = &mut self.keys[k as usize];
                     if m.disabled && !m.probe_outstanding && m.probe_due.max(m.bench_until) <= t {
-                        m.overdue_requests += 1;
+                        m.overdue_requests = m.overdue_requests.saturating_add(1);
                         if m.overdue_requests > size + 1 && !m.overdue_reported {
                             m.overdue_reported = true;
                             let due = m.probe_due;
@@ -410,7 +462,7 @@ impl Walker<'_> {
         let Some(r) = self.req_mut(req) else {
             return;
         };
-        r.attempts += 1;
+        r.attempts = r.attempts.saturating_add(1);
         // A repeated attempt number takes the place of the first, as a map insert would.
         match r.attempt_log.iter_mut().find(|e| e.0 == attempt) {
             Some(e) => e.1 = key,
@@ -434,7 +486,10 @@ impl Walker<'_> {
                 Some(req),
                 Some(attempt),
                 t,
-                format!("attempt after the deadline ({} ms)", start + deadline),
+                format!(
+                    "attempt after the deadline ({} ms)",
+                    start.saturating_add(deadline)
+                ),
             );
         }
         if banned {
@@ -602,11 +657,11 @@ impl Walker<'_> {
             r.prev_retries = 0;
         }
         if retries > r.prev_retries {
-            r.counted_retries += retries - r.prev_retries;
+            r.counted_retries = r.counted_retries.saturating_add(retries - r.prev_retries);
         }
         r.prev_retries = retries;
         if matches!(decision, Decision::Wait(_)) {
-            r.waits += 1;
+            r.waits = r.waits.saturating_add(1);
         }
         let start = r.start;
         let pending = r.pending_soft.take();
@@ -624,7 +679,7 @@ impl Walker<'_> {
                     t,
                     format!(
                         "waits until {u} ms, past the deadline {} ms",
-                        start + deadline
+                        start.saturating_add(deadline)
                     ),
                 );
             }
