@@ -10,7 +10,7 @@ use crate::trace::{Decision, Event, KeyId, ReqId, WaitKind};
 
 /// A pause longer than this between a reply and the next call of the same request counts as
 /// a wait (a backoff or a wait for a benched key), shorter as going straight on.
-pub const WAIT_MS: u64 = 100;
+pub const WAIT_MS: u64 = 250;
 
 /// One upstream call, seen from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
