@@ -93,5 +93,34 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Bodies an upstream could send to stall a classifier: the time per byte must stay flat from
+/// 64 KB to 1 MB (every scan is linear; a look-back per match was quadratic).
+fn adversarial(c: &mut Criterion) {
+    let mut g = c.benchmark_group("classify_adversarial");
+    g.sample_size(10);
+    let fill = |unit: &str, size: usize| unit.repeat(size / unit.len() + 1)[..size].to_owned();
+    for size in [64 * 1024, 1024 * 1024] {
+        let cases = [
+            // Dates after a reset cue, over and over.
+            ("dates", Reply::new(429, format!("resets at {}", fill("2026-11-30 ", size))).header("date", "Mon, 30 Nov 2026 12:00:00 GMT")),
+            // Wait cues without a number, and with one.
+            ("wait_cues", Reply::new(429, fill("try again in try again in 3s ", size))),
+            // An error message that is one long run of phrase fragments.
+            ("phrases", json(400, &format!(r#"{{"error":{{"message":"{}"}}}}"#, fill("rate limi quota exce over capac ", size)))),
+            // A gateway error wrapping JSON in a string, many times over.
+            ("nested", json(502, &format!(r#"{{"error":{{"message":"{}"}}}}"#, fill(r#"{\"error\":{\"message\":\"upstream \"}} "#, size)))),
+            // A long SSE stream of chat chunks.
+            ("sse", Reply::new(200, fill("data: {\"choices\":[{\"delta\":{\"content\":\"word \"},\"finish_reason\":null}]}\n\n", size)).header("content-type", "text/event-stream")),
+        ];
+        for (name, r) in cases {
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_function(format!("{name}_{}k", size / 1024), |b| {
+                b.iter(|| classify(black_box(&r)))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, adversarial);
 criterion_main!(benches);

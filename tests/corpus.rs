@@ -38,7 +38,7 @@ fn corpus_labels_agree() {
             ));
         }
     }
-    assert!(n >= 47, "fixture has {n} lines");
+    assert!(n >= 98, "fixture has {n} lines");
     assert!(
         failures.is_empty(),
         "{} disagreements:\n{}",

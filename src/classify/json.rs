@@ -664,8 +664,39 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
         }
     }
     if let Some(meta) = map.get("metadata") {
-        if meta.get("provider_name").is_some() {
+        // OpenRouter names the upstream provider that failed; `provider_name: null` is its own
+        // per-account limit, which is this key's (a null is not a provider).
+        if meta
+            .get("provider_name")
+            .is_some_and(|v| !matches!(v, Value::Null))
+        {
             f.ctx.upstream_wrapped = true;
+        }
+        // Headers a gateway relays in the body (OpenRouter's `metadata.headers`): the reset of
+        // the exhausted limit, as epoch seconds, epoch milliseconds or a delta.
+        if let Some(Value::Object(hs)) = meta.get("headers") {
+            for (k, v) in hs.pairs() {
+                if !k.eq_ignore_ascii_case("x-ratelimit-reset") {
+                    continue;
+                }
+                let n = match v {
+                    Value::String(t) => t.trim().parse::<f64>().ok(),
+                    Value::Number(n) => n.as_f64(),
+                    _ => None,
+                };
+                if let Some(n) = n {
+                    if n > 1e9 {
+                        f.hints.reset_at_ms =
+                            f.hints.reset_at_ms.or(super::retry_after::epoch_to_ms(n));
+                    } else if let Some(ms) = super::retry_after::secs_to_ms(n) {
+                        f.hints.field_ms = f.hints.field_ms.or(Some(ms));
+                    }
+                }
+            }
+        }
+        // OpenRouter's in-band errors say what failed (`provider_unavailable`).
+        if let Some(Value::String(t)) = meta.get("error_type") {
+            f.hay.push(t);
         }
         match meta.get("raw") {
             Some(Value::String(t)) => {

@@ -90,7 +90,10 @@ fn provider_reset(reply: &Reply, date: Option<i64>) -> Option<u64> {
     let mut best_any: Option<u64> = None;
     let mut saw_remaining = false;
     for (name, value) in &reply.headers {
-        let (limiter, ms) = if let Some(l) = name.strip_prefix("x-ratelimit-reset-") {
+        let (limiter, ms) = if name == "x-ratelimit-reset" {
+            // One limiter, its reset as epoch seconds, epoch milliseconds or a delta.
+            ("", reset_value(value, date))
+        } else if let Some(l) = name.strip_prefix("x-ratelimit-reset-") {
             (l, parse_duration(value.trim()))
         } else if let Some(rest) = name.strip_prefix("anthropic-ratelimit-") {
             let Some(l) = rest.strip_suffix("-reset") else {
@@ -124,7 +127,29 @@ fn provider_reset(reply: &Reply, date: Option<i64>) -> Option<u64> {
     }
 }
 
+/// An `X-RateLimit-Reset` value: epoch milliseconds (above 10^11), epoch seconds (above 10^9,
+/// both against the `date`), else seconds from now. Milliseconds of wait.
+pub(crate) fn reset_value(v: &str, date: Option<i64>) -> Option<u64> {
+    let v: f64 = v.trim().parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    if v > 1e9 {
+        let at = epoch_to_ms(v)?;
+        let now = date?;
+        return Some((at - now).max(0) as u64).map(|m| m.min(MAX_RETRY_AFTER_MS));
+    }
+    secs_to_ms(v)
+}
+
 fn remaining_for(reply: &Reply, reset_name: &str, limiter: &str) -> Option<u64> {
+    if reset_name == "x-ratelimit-reset" {
+        return reply
+            .header_value("x-ratelimit-remaining")?
+            .trim()
+            .parse()
+            .ok();
+    }
     let name = if reset_name.starts_with("x-ratelimit-") {
         format!("x-ratelimit-remaining-{limiter}")
     } else {
@@ -260,25 +285,59 @@ fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> Option<i64> {
 
 /// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into epoch milliseconds.
 pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let month = |m: &str| {
+        let m = m.to_ascii_lowercase();
+        MONTHS
+            .iter()
+            .position(|x| m.starts_with(x))
+            .map(|i| i as i64 + 1)
+    };
+    let time = |t: &str| -> Option<(i64, i64, f64)> {
+        let mut hms = t.split(':');
+        Some((
+            hms.next()?.parse().ok()?,
+            hms.next()?.parse().ok()?,
+            hms.next().unwrap_or("0").parse().ok()?,
+        ))
+    };
     let s = s.trim();
     let rest = s.split_once(',').map(|(_, r)| r.trim()).unwrap_or(s);
     let parts: Vec<&str> = rest.split_whitespace().collect();
+    // RFC 850 (obsolete, but recipients must accept it): "Sunday, 06-Nov-94 08:49:37 GMT".
+    if let [dmy, t, ..] = parts.as_slice() {
+        let f: Vec<&str> = dmy.split('-').collect();
+        if let [d, mo, y] = f.as_slice() {
+            if let (Ok(d), Some(mo), Ok(y)) = (d.parse::<i64>(), month(mo), y.parse::<i64>()) {
+                // Two-digit years within 50 years (RFC 9110 §5.6.7).
+                let y = match y {
+                    0..=69 => 2000 + y,
+                    70..=99 => 1900 + y,
+                    _ => y,
+                };
+                let (h, mi, sec) = time(t)?;
+                return civil_ms(y, mo, d, h, mi, sec);
+            }
+        }
+    }
+    // asctime: "Sun Nov  6 08:49:37 1994".
+    if let [wd, mo, d, t, y] = parts.as_slice() {
+        if wd.bytes().all(|c| c.is_ascii_alphabetic()) {
+            if let (Some(mo), Ok(d), Ok(y)) = (month(mo), d.parse::<i64>(), y.parse::<i64>()) {
+                let (h, mi, sec) = time(t)?;
+                return civil_ms(y, mo, d, h, mi, sec);
+            }
+        }
+    }
     if parts.len() < 4 {
         return parse_iso8601(s);
     }
     let d: i64 = parts[0].parse().ok()?;
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let mo = MONTHS
-        .iter()
-        .position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as i64
-        + 1;
+    let mo = month(parts[1])?;
     let y: i64 = parts[2].parse().ok()?;
-    let mut hms = parts[3].split(':');
-    let h: i64 = hms.next()?.parse().ok()?;
-    let mi: i64 = hms.next()?.parse().ok()?;
-    let sec: f64 = hms.next().unwrap_or("0").parse().ok()?;
+    let (h, mi, sec) = time(parts[3])?;
     civil_ms(y, mo, d, h, mi, sec)
 }
 
@@ -338,6 +397,17 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
         "renew",
     ];
     let b = text.as_bytes();
+    // Where the first cue ends, found once: a date counts when it comes after it. (Looking
+    // back from every date instead made a body of repeated dates quadratic.)
+    let first_cue_end = {
+        let lower = text.to_ascii_lowercase();
+        CUES.iter()
+            .filter_map(|c| {
+                memchr::memmem::find(lower.as_bytes(), c.as_bytes()).map(|p| p + c.len())
+            })
+            .min()
+    };
+    first_cue_end?;
     // A date is `dddd-dd-dd`: jump from one '-' to the next instead of testing every byte.
     for dash in memchr::memchr_iter(b'-', b) {
         let Some(i) = dash.checked_sub(4) else {
@@ -351,8 +421,7 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
             continue;
         }
         // Only a date that follows a reset cue is a reset time.
-        let before = text[..i].to_ascii_lowercase();
-        if CUES.iter().any(|c| before.contains(c)) {
+        if first_cue_end.is_some_and(|end| end <= i) {
             let mut end = (i + 40).min(b.len());
             while !text.is_char_boundary(end) {
                 end -= 1;

@@ -815,3 +815,112 @@ fn differential_regressions() {
         Some(7_000),
     );
 }
+
+/// Words are words (rule 10 of the failure classes): request faults that carry a key-level,
+/// overload or server word inside another word or another meaning, and the shapes each
+/// narrowed phrase was kept for.
+#[test]
+fn request_faults_with_key_level_words() {
+    // Anthropic: a thinking block's signature is the request's, not a credential's.
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0: Invalid `signature` in `thinking` block"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // "budget_tokens" is a parameter, not a spend budget.
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"thinking.budget_tokens: Input should be greater than or equal to 1024"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // A model's output "capacity" is not provider overload.
+    let v = classify(&j(
+        400,
+        r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 32000 exceeds model capacity of 16384 output tokens"}}"#,
+    ));
+    assert!(v.class.is_request_fault(), "{} ({})", v.class, v.reason);
+    // "original" is not "origin", "international" not "internal".
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Invalid schema for function 'translate': the original text must be a string; international names are not supported here.","type":"invalid_request_error","param":"tools[0]","code":"invalid_function_parameters"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // ... while the shapes the narrowed phrases are for still read as before.
+    is(
+        j(
+            403,
+            r#"{"__type":"InvalidSignatureException","message":"The request signature we calculated does not match the signature you provided."}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            503,
+            r#"{"error":{"message":"Selected model is at capacity. Please try a different model.","type":"server_error"}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+    is(
+        Reply::new(521, "error code: 521 origin is unreachable"),
+        ServerError,
+        None,
+    );
+    is(
+        j(
+            402,
+            r#"{"error":{"message":"Budget has been exceeded! Current cost: 10.2, Max budget: 10.0","type":"budget_exceeded","code":"400"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+}
+
+#[test]
+fn gateway_limits_and_reset_headers() {
+    // OpenRouter's own per-account limit names no upstream provider: the key's, by window.
+    is(
+        j(429, r#"{"error":{"message":"Rate limit exceeded: limit_rpm/google/gemini-2.5-pro/abc.","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"20","X-RateLimit-Remaining":"0","X-RateLimit-Reset":"1741305630000"},"provider_name":null}}}"#)
+            .header("date", "Fri, 07 Mar 2025 00:00:00 GMT"),
+        RateLimit,
+        Some(30_000),
+    );
+    // X-RateLimit-Reset as a header: epoch seconds, epoch milliseconds, or a delta.
+    let reset = |v: &str| {
+        classify(
+            &j(
+                429,
+                r#"{"error":{"message":"Too many requests","type":"rate_limit_error"}}"#,
+            )
+            .header("date", "Mon, 27 Oct 2025 08:16:00 GMT")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", v),
+        )
+        .retry_after_ms
+    };
+    assert_eq!(reset("1761552990"), Some(30_000));
+    assert_eq!(reset("1761552990000"), Some(30_000));
+    assert_eq!(reset("42"), Some(42_000));
+    // Retry-After in the two older date forms recipients must accept (RFC 9110 §5.6.7).
+    let ra = |v: &str| {
+        classify(
+            &j(503, "")
+                .header("date", "Sun, 06 Nov 1994 08:49:07 GMT")
+                .header("retry-after", v),
+        )
+        .retry_after_ms
+    };
+    assert_eq!(ra("Sun, 06 Nov 1994 08:49:37 GMT"), Some(30_000));
+    assert_eq!(ra("Sunday, 06-Nov-94 08:49:37 GMT"), Some(30_000));
+    assert_eq!(ra("Sun Nov  6 08:49:37 1994"), Some(30_000));
+}
