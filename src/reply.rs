@@ -58,10 +58,53 @@ impl Reply {
 
     /// The first value of a header, by lower-case name.
     pub fn header_value(&self, lower_name: &str) -> Option<&str> {
+        self.as_ref().header_value(lower_name)
+    }
+
+    /// Whether the body is a server-sent event stream.
+    pub fn is_sse(&self) -> bool {
+        self.as_ref().is_sse()
+    }
+
+    /// A borrowed view of this reply, for [`crate::classify::classify_ref`].
+    pub fn as_ref(&self) -> ReplyRef<'_, String> {
+        ReplyRef {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.body,
+            transport: self.transport,
+        }
+    }
+}
+
+/// A reply borrowed from wherever it lives: a gateway's own buffers, or a line of
+/// `keypool classify` input. `H` is any string type for header names (lower-case) and values.
+///
+/// ```
+/// use keypool::reply::ReplyRef;
+/// let headers = [("retry-after", "7")];
+/// let r = ReplyRef { status: 429, headers: &headers, body: "", transport: None };
+/// assert_eq!(keypool::classify::classify_ref(&r).retry_after_ms, Some(7000));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyRef<'a, H> {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers, names lower-cased, in the order given.
+    pub headers: &'a [(H, H)],
+    /// The raw body.
+    pub body: &'a str,
+    /// Transport, when known; `None` means decide from `content-type` and the body.
+    pub transport: Option<Transport>,
+}
+
+impl<'a, H: AsRef<str>> ReplyRef<'a, H> {
+    /// The first value of a header, by lower-case name.
+    pub fn header_value(&self, lower_name: &str) -> Option<&'a str> {
         self.headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(lower_name))
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(lower_name))
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Whether the body is a server-sent event stream.
@@ -79,7 +122,7 @@ impl Reply {
                         return true;
                     }
                 }
-                looks_like_sse(&self.body)
+                looks_like_sse(self.body)
             }
         }
     }

@@ -213,32 +213,147 @@ fn classify_rejects_junk_lines_and_goes_on() {
 
 #[test]
 fn classify_survives_huge_and_deep_input() {
-    // A 100 MB line, and JSON nested 100,000 deep: no panic, no hang, one answer each.
-    let big = format!(
-        "{{\"status\":200,\"body\":\"{}\"}}\n",
-        "a".repeat(100 * 1024 * 1024)
-    );
+    // A 40 MB line is classified (its body read up to the cap); a 100 MB line is over the line
+    // limit and rejected unread; JSON nested 100,000 deep: no panic, no hang, one answer each.
+    let line = |mb: usize| {
+        format!(
+            "{{\"status\":200,\"body\":\"{}\"}}\n",
+            "a".repeat(mb * 1024 * 1024)
+        )
+    };
     let deep = format!(
         "{{\"status\":500,\"body\":\"{}{}\"}}\n",
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
     let deep_outer = format!("{}\n", "[".repeat(100_000));
-    let mut input = big.into_bytes();
+    let mut input = line(40).into_bytes();
+    input.extend_from_slice(line(100).as_bytes());
     input.extend_from_slice(deep.as_bytes());
     input.extend_from_slice(deep_outer.as_bytes());
     let o = keypool_stdin(&["classify"], &input);
     let out = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(lines.len(), 4, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(lines[0].contains("\"class\":\"success\""), "{}", lines[0]);
     assert!(
-        lines[1].contains("\"class\":\"server_error\""),
+        lines[1].contains("\"line\":2") && lines[1].contains("longer than 64 MiB"),
         "{}",
         lines[1]
     );
-    assert!(lines[2].contains("\"line\":3"), "{}", lines[2]);
+    assert!(
+        lines[2].contains("\"class\":\"server_error\""),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].contains("\"line\":4"), "{}", lines[3]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn classify_streams_in_bounded_memory() {
+    // 250 MB through standard input in 100 KB lines: memory stays at a few batches, not the
+    // input (reading it whole, as before, peaked above the input's size).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .args(["classify", "--jobs", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let line = format!(
+        "{{\"status\":429,\"pad\":\"{}\",\"body\":\"{}\"}}\n",
+        "p".repeat(50_000),
+        "rate limit ".repeat(4_500)
+    );
+    let mut peak_kb = 0;
+    for i in 0..2_500 {
+        stdin.write_all(line.as_bytes()).unwrap();
+        if i % 500 == 499 {
+            peak_kb = peak_kb.max(vm_hwm_kb(pid));
+        }
+    }
+    peak_kb = peak_kb.max(vm_hwm_kb(pid));
+    drop(stdin);
+    let out = reader.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2_500);
+    eprintln!("peak resident {peak_kb} KB");
+    assert!(
+        peak_kb > 0 && peak_kb < 120_000,
+        "peak resident {peak_kb} KB"
+    );
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn classify_answers_each_line_as_it_comes() {
+    // A caller that writes a line and waits for its answer is not kept waiting for more input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for (line, class) in [
+        ("{\"status\":402}\n", "quota_exhausted"),
+        ("{\"status\":429}\n", "rate_limit"),
+    ] {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let mut answer = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut answer).unwrap();
+        assert!(answer.contains(class), "{answer}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn classify_jobs_keep_input_order() {
+    let corpus = std::fs::read(root().join("tests/fixtures/dev.jsonl")).unwrap();
+    let mut input = Vec::new();
+    for i in 0..300 {
+        input.extend_from_slice(&corpus);
+        input.extend_from_slice(format!("junk {i}\n\n").as_bytes());
+    }
+    let one = keypool_stdin(&["classify", "--jobs", "1"], &input);
+    assert_eq!(one.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&one.stdout).lines().count(),
+        300 * 99
+    );
+    for jobs in ["2", "7"] {
+        let many = keypool_stdin(&["classify", "--jobs", jobs], &input);
+        assert_eq!(many.status.code(), Some(2));
+        assert!(
+            many.stdout == one.stdout,
+            "--jobs {jobs} changed the output"
+        );
+    }
+    for bad in ["0", "257", "-1", "x"] {
+        let o = keypool_stdin(&["classify", "--jobs", bad], b"");
+        assert_eq!(o.status.code(), Some(2), "--jobs {bad}");
+        assert!(!o.stderr.is_empty());
+    }
 }
 
 #[test]

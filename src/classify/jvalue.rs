@@ -48,6 +48,11 @@ impl<'a> Obj<'a> {
         self.0.iter().map(|(k, _)| k.as_ref())
     }
 
+    /// The members, owned.
+    pub(crate) fn into_pairs(self) -> Vec<(Cow<'a, str>, J<'a>)> {
+        self.0
+    }
+
     pub(crate) fn values(&self) -> impl Iterator<Item = &J<'a>> {
         self.0.iter().map(|(_, v)| v)
     }
@@ -194,7 +199,7 @@ impl<'de> Deserialize<'de> for J<'de> {
 }
 
 /// An object key, borrowed when it can be.
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

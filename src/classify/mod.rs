@@ -22,7 +22,7 @@
 mod chunk;
 mod envelope;
 mod json;
-mod jvalue;
+pub(crate) mod jvalue;
 mod retry_after;
 mod seen;
 mod sse;
@@ -32,7 +32,7 @@ pub use retry_after::{parse_duration, MAX_RETRY_AFTER_MS};
 pub use sse::{sse_events, SseEvent};
 
 use crate::class::{Class, Verdict};
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyRef};
 use json::{inspect, ErrorFound};
 use retry_after::BodyHints;
 use text::{Hay, TextCtx};
@@ -52,12 +52,24 @@ pub const BODY_CAP: usize = 8 * 1024 * 1024;
 /// assert!(v.soft); // a 200 that carries a failure
 /// ```
 pub fn classify(reply: &Reply) -> Verdict {
+    classify_with(&reply.as_ref(), true)
+}
+
+/// [`classify`] for a reply whose parts are borrowed (no copy of the body or headers).
+///
+/// ```
+/// use keypool::{classify::classify_ref, reply::ReplyRef, Class};
+/// let headers: [(&str, &str); 0] = [];
+/// let r = ReplyRef { status: 402, headers: &headers, body: "", transport: None };
+/// assert_eq!(classify_ref(&r).class, Class::QuotaExhausted);
+/// ```
+pub fn classify_ref<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> Verdict {
     classify_with(reply, true)
 }
 
 /// [`classify`], with the one-pass readers for common shapes on (`fast`) or off (to check
 /// them against the general readers).
-fn classify_with(reply: &Reply, fast: bool) -> Verdict {
+fn classify_with<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict {
     if reply.body.is_empty() && !reply.is_sse() {
         // Status alone (and headers for the wait): the common case of a bare 429 or 503 is
         // decided without touching the body readers.
@@ -83,7 +95,7 @@ fn classify_with(reply: &Reply, fast: bool) -> Verdict {
             partial_output: false,
         };
     }
-    let body = capped(&reply.body);
+    let body = capped(reply.body);
     // A JSON document is read as JSON even when the headers announce a stream (gateways send
     // their own errors with the upstream's content type).
     let json_body = matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['));
@@ -127,7 +139,7 @@ fn capped(body: &str) -> &str {
 
 type Decided = (Class, &'static str, BodyHints, bool);
 
-fn classify_body(reply: &Reply, body: &str, fast: bool) -> Decided {
+fn classify_body<H: AsRef<str>>(reply: &ReplyRef<'_, H>, body: &str, fast: bool) -> Decided {
     let status = reply.status;
     let trimmed = body.trim_start();
     if trimmed.is_empty() {
@@ -242,7 +254,11 @@ fn ndjson_as_sse(body: &str) -> Option<String> {
 
 /// Decides a JSON body from what [`inspect`] read; `empty` says the document was `{}`, `[]`
 /// or `null`.
-fn classify_inspected(reply: &Reply, ins: json::Inspect, empty: bool) -> Decided {
+fn classify_inspected<H: AsRef<str>>(
+    reply: &ReplyRef<'_, H>,
+    ins: json::Inspect,
+    empty: bool,
+) -> Decided {
     let status = reply.status;
     if ins.cancelled {
         return (
@@ -428,8 +444,8 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
 /// For the fuzz target and the property tests: the fast paths (`chunk`, `envelope`) must give
 /// the verdict the general readers give.
 pub(crate) fn fast_paths_agree(reply: &Reply) -> Result<(), String> {
-    let fast = classify_with(reply, true);
-    let general = classify_with(reply, false);
+    let fast = classify_with(&reply.as_ref(), true);
+    let general = classify_with(&reply.as_ref(), false);
     if fast != general {
         return Err(format!(
             "a fast path read {fast:?} where the general reader read {general:?}"

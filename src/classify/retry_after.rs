@@ -1,7 +1,7 @@
 //! Extracting the wait an upstream asked for, in the order of `failure-classes.md`:
 //! `retry-after-ms`, `retry-after`, a hint in the body, provider reset headers.
 
-use crate::reply::Reply;
+use crate::reply::ReplyRef;
 
 /// Longest wait we report: 400 days. Anything larger is junk, not a request to wait.
 pub const MAX_RETRY_AFTER_MS: u64 = 400 * 24 * 3600 * 1000;
@@ -45,7 +45,11 @@ pub(crate) fn secs_to_ms(s: f64) -> Option<u64> {
 ///
 /// `provider_resets` says whether the class may use provider reset headers (rate limits and
 /// quotas only: a reset header on an overload says nothing about the overload).
-pub(crate) fn retry_after(reply: &Reply, hints: &BodyHints, provider_resets: bool) -> Option<u64> {
+pub(crate) fn retry_after<H: AsRef<str>>(
+    reply: &ReplyRef<'_, H>,
+    hints: &BodyHints,
+    provider_resets: bool,
+) -> Option<u64> {
     if let Some(v) = reply.header_value("retry-after-ms") {
         if let Some(ms) = v.trim().parse::<f64>().ok().and_then(clamp_ms) {
             return Some(ms);
@@ -85,11 +89,12 @@ pub(crate) fn retry_after(reply: &Reply, hints: &BodyHints, provider_resets: boo
 
 /// `x-ratelimit-reset-*` and `anthropic-ratelimit-*-reset` for the limiter that is exhausted
 /// (remaining 0). With no remaining-count headers at all, the longest reset is taken.
-fn provider_reset(reply: &Reply, date: Option<i64>) -> Option<u64> {
+fn provider_reset<H: AsRef<str>>(reply: &ReplyRef<'_, H>, date: Option<i64>) -> Option<u64> {
     let mut best_exhausted: Option<u64> = None;
     let mut best_any: Option<u64> = None;
     let mut saw_remaining = false;
-    for (name, value) in &reply.headers {
+    for (name, value) in reply.headers {
+        let (name, value) = (name.as_ref(), value.as_ref());
         let (limiter, ms) = if name == "x-ratelimit-reset" {
             // One limiter, its reset as epoch seconds, epoch milliseconds or a delta.
             ("", reset_value(value, date))
@@ -142,7 +147,11 @@ pub(crate) fn reset_value(v: &str, date: Option<i64>) -> Option<u64> {
     secs_to_ms(v)
 }
 
-fn remaining_for(reply: &Reply, reset_name: &str, limiter: &str) -> Option<u64> {
+fn remaining_for<H: AsRef<str>>(
+    reply: &ReplyRef<'_, H>,
+    reset_name: &str,
+    limiter: &str,
+) -> Option<u64> {
     if reset_name == "x-ratelimit-reset" {
         return reply
             .header_value("x-ratelimit-remaining")?
@@ -397,6 +406,8 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
         "renew",
     ];
     let b = text.as_bytes();
+    // Most texts hold no date at all: look for one before looking for cues.
+    let first_date = memchr::memchr_iter(b'-', b).find_map(|dash| date_at(b, dash))?;
     // Where the first cue ends, found once: a date counts when it comes after it. (Looking
     // back from every date instead made a body of repeated dates quadratic.)
     let first_cue_end = {
@@ -409,17 +420,10 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
     };
     first_cue_end?;
     // A date is `dddd-dd-dd`: jump from one '-' to the next instead of testing every byte.
-    for dash in memchr::memchr_iter(b'-', b) {
-        let Some(i) = dash.checked_sub(4) else {
+    for dash in memchr::memchr_iter(b'-', &b[first_date + 4..]) {
+        let Some(i) = date_at(b, first_date + 4 + dash) else {
             continue;
         };
-        let is_date = i + 10 <= b.len()
-            && b[i..i + 4].iter().all(u8::is_ascii_digit)
-            && b[i + 7] == b'-'
-            && (i == 0 || !b[i - 1].is_ascii_digit());
-        if !is_date {
-            continue;
-        }
         // Only a date that follows a reset cue is a reset time.
         if first_cue_end.is_some_and(|end| end <= i) {
             let mut end = (i + 40).min(b.len());
@@ -434,6 +438,16 @@ pub(crate) fn date_in_text(text: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// Where a `dddd-dd-dd` date starts, given the position of its first dash.
+fn date_at(b: &[u8], dash: usize) -> Option<usize> {
+    let i = dash.checked_sub(4)?;
+    (i + 10 <= b.len()
+        && b[i..i + 4].iter().all(u8::is_ascii_digit)
+        && b[i + 7] == b'-'
+        && (i == 0 || !b[i - 1].is_ascii_digit()))
+    .then_some(i)
 }
 
 /// An epoch value in seconds or milliseconds (told apart by size), as milliseconds.
@@ -454,6 +468,7 @@ pub(crate) fn epoch_to_ms(v: f64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Reply;
 
     #[test]
     fn durations() {
@@ -494,14 +509,20 @@ mod tests {
         let r = Reply::new(429, "")
             .header("retry-after-ms", "250")
             .header("retry-after", "3");
-        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(250));
+        assert_eq!(
+            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            Some(250)
+        );
         let r = Reply::new(429, "")
             .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
             .header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
-        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(60000));
+        assert_eq!(
+            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            Some(60000)
+        );
         // Without a date header an absolute time is not guessed.
         let r = Reply::new(429, "").header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
-        assert_eq!(retry_after(&r, &BodyHints::default(), true), None);
+        assert_eq!(retry_after(&r.as_ref(), &BodyHints::default(), true), None);
     }
 
     #[test]
@@ -516,7 +537,7 @@ mod tests {
             "",
         ] {
             let r = Reply::new(429, "").header("retry-after", v);
-            let got = retry_after(&r, &BodyHints::default(), true);
+            let got = retry_after(&r.as_ref(), &BodyHints::default(), true);
             assert!(
                 got.is_none_or(|ms| ms <= MAX_RETRY_AFTER_MS),
                 "{v} -> {got:?}"
@@ -531,7 +552,10 @@ mod tests {
             .header("x-ratelimit-reset-requests", "1s")
             .header("x-ratelimit-remaining-tokens", "0")
             .header("x-ratelimit-reset-tokens", "1m2s");
-        assert_eq!(retry_after(&r, &BodyHints::default(), true), Some(62000));
-        assert_eq!(retry_after(&r, &BodyHints::default(), false), None);
+        assert_eq!(
+            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            Some(62000)
+        );
+        assert_eq!(retry_after(&r.as_ref(), &BodyHints::default(), false), None);
     }
 }

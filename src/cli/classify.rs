@@ -1,54 +1,82 @@
-//! `keypool classify [FILE] [--explain]`: JSON Lines in, JSON Lines out
-//! (`docs/classify.md`). Exit 0 when every line was classified, 2 when any was
-//! rejected; never a panic, whatever the bytes.
+//! `keypool classify [FILE] [--explain] [--jobs N]`: JSON Lines in, JSON Lines out
+//! (`docs/classify.md`), streamed: read in blocks, classified on `jobs` threads, written in
+//! input order. Exit 0 when every line was classified, 2 when any was rejected; never a
+//! panic, whatever the bytes.
 
-use keypool::classify_line::{classify_line, error_line, output_line};
-use std::io::{self, Read, Write};
+use super::lines::{map_lines, Line, MAX_LINE};
+use keypool::classify_line::classify_into;
+use std::io::{self, Read};
 use std::path::Path;
 
-pub fn run(file: Option<&Path>, explain: bool) -> i32 {
-    let mut input = Vec::new();
-    let read = match file {
-        None => io::stdin().lock().read_to_end(&mut input),
-        Some(p) if p == Path::new("-") => io::stdin().lock().read_to_end(&mut input),
-        Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut input)),
-    };
-    if let Err(e) = read {
-        let name = file.map_or("standard input".to_owned(), |p| p.display().to_string());
-        eprintln!("keypool classify: cannot read {name}: {e}");
-        return 2;
-    }
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut rejected = 0usize;
-    for (i, raw) in input.split(|b| *b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
+pub fn run(file: Option<&Path>, explain: bool, jobs: Option<usize>) -> i32 {
+    let jobs = match jobs {
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n @ 1..=256) => n,
+        Some(n) => {
+            eprintln!("keypool classify: --jobs {n} is out of range (1 to 256)");
+            return 2;
         }
-        let line = match std::str::from_utf8(raw) {
-            Ok(l) => classify_line(l).map(|c| output_line(&c, explain)),
-            Err(e) => Err(format!(
+    };
+    let name = || file.map_or("standard input".to_owned(), |p| p.display().to_string());
+    let input: Box<dyn Read + Send> = match file {
+        None => Box::new(io::stdin()),
+        Some(p) if p == Path::new("-") => Box::new(io::stdin()),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("keypool classify: cannot read {}: {e}", name());
+                return 2;
+            }
+        },
+    };
+    let result = map_lines(
+        input,
+        io::stdout().lock(),
+        jobs,
+        MAX_LINE,
+        |out, n, line| classify_bytes(out, n, line, explain),
+    );
+    match result {
+        Err(e) => {
+            eprintln!("keypool classify: cannot read {}: {e}", name());
+            2
+        }
+        // The reader of the output went away (a broken pipe): stop quietly.
+        Ok(o) if o.write_failed => i32::from(o.rejected > 0) * 2,
+        Ok(o) if o.rejected > 0 => {
+            eprintln!("keypool classify: {} line(s) rejected", o.rejected);
+            2
+        }
+        Ok(_) => 0,
+    }
+}
+
+/// One line: blank lines are skipped, others classified or answered with an error line.
+fn classify_bytes(out: &mut Vec<u8>, n: usize, line: Line<'_>, explain: bool) -> bool {
+    use keypool::classify_line::error_line;
+    let raw = match line {
+        Line::Bytes(b) => b.strip_suffix(b"\r").unwrap_or(b),
+        Line::TooLong => {
+            out.extend_from_slice(
+                error_line(n, &format!("line is longer than {} MiB", MAX_LINE >> 20)).as_bytes(),
+            );
+            out.push(b'\n');
+            return false;
+        }
+    };
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    match std::str::from_utf8(raw) {
+        Ok(l) => classify_into(out, n, l, explain),
+        Err(e) => {
+            let msg = format!(
                 "line is not UTF-8 (invalid byte at column {})",
                 e.valid_up_to() + 1
-            )),
-        };
-        let text = match line {
-            Ok(t) => t,
-            Err(msg) => {
-                rejected += 1;
-                error_line(i + 1, &msg)
-            }
-        };
-        if writeln!(out, "{text}").is_err() {
-            return if rejected > 0 { 2 } else { 0 }; // reader went away (broken pipe)
+            );
+            out.extend_from_slice(error_line(n, &msg).as_bytes());
+            out.push(b'\n');
+            false
         }
-    }
-    let _ = out.flush();
-    if rejected > 0 {
-        eprintln!("keypool classify: {rejected} line(s) rejected");
-        2
-    } else {
-        0
     }
 }

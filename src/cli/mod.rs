@@ -9,6 +9,7 @@ mod explore;
 #[cfg(feature = "http")]
 mod gateway;
 mod info;
+mod lines;
 mod run;
 #[cfg(feature = "http")]
 mod serve;
@@ -36,6 +37,10 @@ enum Cmd {
         /// Add the deciding rule (`reason`) and the soft/partial flags to each line.
         #[arg(long)]
         explain: bool,
+        /// Classify on this many threads (1 to 256; default: every core). Output stays in
+        /// input order.
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Run many seeds of random worlds, check every trace, shrink violations to scenario files;
     /// exit 0 when nothing was violated, 1 when something was.
@@ -79,7 +84,11 @@ pub fn main() -> i32 {
     match cli.cmd {
         Cmd::Run(a) => run::run(a),
         Cmd::Explore(a) => explore::run(a),
-        Cmd::Classify { file, explain } => classify::run(file.as_deref(), explain),
+        Cmd::Classify {
+            file,
+            explain,
+            jobs,
+        } => classify::run(file.as_deref(), explain, jobs),
         Cmd::Presets => info::presets(),
         Cmd::Schema => info::schema(),
         #[cfg(feature = "http")]
