@@ -533,6 +533,11 @@ pub(crate) fn read_error_key(x: &Value, f: &mut ErrorFound, key: &str) {
         if let Some(c) = structured_status(t) {
             f.structured = f.structured.or(Some(c));
         }
+        // Only a type or a status: DeepSeek sends `"type": "authentication_error"` with
+        // `"code": "invalid_request_error"`, and the type is the one that says what failed.
+        if key != "code" && super::text::is_invalid_type(t) {
+            f.ctx.invalid_type = true;
+        }
     }
 }
 
@@ -726,6 +731,7 @@ fn nested_json_in_text(t: &str, f: &mut ErrorFound, depth: usize) {
         f.hints.merge(sub.hints);
         f.structured = f.structured.or(sub.structured);
         f.ctx.upstream_wrapped |= sub.ctx.upstream_wrapped;
+        f.ctx.invalid_type |= sub.ctx.invalid_type;
     }
 }
 

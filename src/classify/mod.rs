@@ -70,6 +70,20 @@ pub fn classify_ref<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> Verdict {
 /// [`classify`], with the one-pass readers for common shapes on (`fast`) or off (to check
 /// them against the general readers).
 fn classify_with<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict {
+    let mut v = classify_reply(reply, fast);
+    // Failure rule 8: a subscription window of hours or days, shown only in headers, makes a
+    // generic throttle a quota (the wait, from the same headers, is unchanged).
+    if v.class == Class::RateLimit
+        && !reply.headers.is_empty()
+        && retry_after::long_window_rejected(reply)
+    {
+        v.class = Class::QuotaExhausted;
+        v.reason = "header: subscription window of hours or days rejected";
+    }
+    v
+}
+
+fn classify_reply<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict {
     if reply.body.is_empty() && !reply.is_sse() {
         // Status alone (and headers for the wait): the common case of a bare 429 or 503 is
         // decided without touching the body readers.
@@ -272,6 +286,7 @@ fn classify_inspected<H: AsRef<str>>(
         if !(err.weak && is_2xx(status)) {
             if let Some(h) = reply.header_value("x-amzn-errortype") {
                 err.hay.push(h);
+                err.ctx.invalid_type |= text::is_invalid_type(h);
             }
             let (c, r) = decide_error(&err, status);
             return (c, r, err.all_hints(), ins.output);
@@ -429,8 +444,26 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
 fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
     let ctx = TextCtx { status, ..ctx };
     let m = hay.scan().lists;
+    // A 4xx typed as an invalid request is the request's fault unless a specific key-level
+    // phrase says otherwise (failure rule 10); 401, 402 and 429 are key-level statuses of
+    // their own, 408, 413 and 499 say what they are.
+    let invalid = ctx.invalid_type
+        && (400..500).contains(&status)
+        && !matches!(status, 401 | 402 | 408 | 413 | 429 | 499);
     if let Some(d) = text::specific(hay, m, ctx) {
+        if invalid && d.1 == text::AUTH_WEAK_REASON {
+            return (
+                Class::BadRequest,
+                "type: invalid request (permission words are no key-level signal)",
+            );
+        }
         return d;
+    }
+    if invalid {
+        return (
+            Class::BadRequest,
+            "type: invalid request, no key-level phrase",
+        );
     }
     if matches!(status, 401 | 402 | 403 | 413 | 429 | 529) {
         return by_status(status);

@@ -41,6 +41,56 @@ pub(crate) fn secs_to_ms(s: f64) -> Option<u64> {
     clamp_ms(s * 1000.0)
 }
 
+/// Anthropic's subscription windows (`anthropic-ratelimit-unified-*`): whether one of an hour
+/// or longer is rejected. Per window, `-5h-status` / `-7d-status` (any `{n}h` or `{n}d`, with a
+/// suffix such as `7d_opus`); overall, `-status` with the `-representative-claim` that names
+/// the window (`five_hour`, `seven_day`), or failing that a `-reset` an hour or more after the
+/// reply's `date`. Failure rule 8: such a window is a quota, whatever the body calls it.
+pub(crate) fn long_window_rejected<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> bool {
+    const P: &str = "anthropic-ratelimit-unified-";
+    let rejected = |v: &str| v.trim().eq_ignore_ascii_case("rejected");
+    let mut aggregate = false;
+    for (name, value) in reply.headers {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let Some(rest) = name.strip_prefix(P) else {
+            continue;
+        };
+        if rest == "status" {
+            aggregate = rejected(value);
+        } else if let Some(window) = rest.strip_suffix("-status") {
+            if rejected(value) && window_hours(window).is_some_and(|h| h >= 1) {
+                return true;
+            }
+        }
+    }
+    if !aggregate {
+        return false;
+    }
+    if let Some(claim) = reply.header_value("anthropic-ratelimit-unified-representative-claim") {
+        let c = claim.to_ascii_lowercase();
+        return ["hour", "day", "week", "month"]
+            .iter()
+            .any(|w| c.contains(w));
+    }
+    let date = reply.header_value("date").and_then(parse_http_date);
+    reply
+        .header_value("anthropic-ratelimit-unified-reset")
+        .and_then(|v| reset_value(v, date))
+        .is_some_and(|ms| ms >= 3_600_000)
+}
+
+/// The length in hours of a window named like `5h`, `7d` or `7d_opus`.
+fn window_hours(w: &str) -> Option<u64> {
+    let digits = w.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = w[..digits].parse().ok()?;
+    match w.as_bytes().get(digits) {
+        Some(b'h') => Some(n),
+        Some(b'd') => n.checked_mul(24),
+        Some(b'w') => n.checked_mul(24 * 7),
+        _ => None,
+    }
+}
+
 /// The retry-after for a reply whose class is already known.
 ///
 /// `provider_resets` says whether the class may use provider reset headers (rate limits and
@@ -104,9 +154,14 @@ fn provider_reset<H: AsRef<str>>(reply: &ReplyRef<'_, H>, date: Option<i64>) -> 
             let Some(l) = rest.strip_suffix("-reset") else {
                 continue;
             };
-            let ms = match (parse_iso8601(value.trim()), date) {
-                (Some(at), Some(now)) => Some((at - now).max(0) as u64),
-                _ => None,
+            let ms = if l.starts_with("unified") {
+                // Subscription windows reset at an epoch second.
+                reset_value(value, date)
+            } else {
+                match (parse_iso8601(value.trim()), date) {
+                    (Some(at), Some(now)) => Some((at - now).max(0) as u64),
+                    _ => None,
+                }
             };
             (l, ms)
         } else {
@@ -158,6 +213,11 @@ fn remaining_for<H: AsRef<str>>(
             .trim()
             .parse()
             .ok();
+    }
+    if limiter.starts_with("unified") {
+        // A subscription window has a status, not a count: rejected is exhausted.
+        let status = reply.header_value(&format!("anthropic-ratelimit-{limiter}-status"))?;
+        return Some(u64::from(!status.trim().eq_ignore_ascii_case("rejected")));
     }
     let name = if reset_name.starts_with("x-ratelimit-") {
         format!("x-ratelimit-remaining-{limiter}")

@@ -924,3 +924,172 @@ fn gateway_limits_and_reset_headers() {
     assert_eq!(ra("Sunday, 06-Nov-94 08:49:37 GMT"), Some(30_000));
     assert_eq!(ra("Sun Nov  6 08:49:37 1994"), Some(30_000));
 }
+
+#[test]
+fn invalid_request_type_is_a_request_fault() {
+    // Failure rule 10: the error's type says the request is invalid, and nothing specific says
+    // the key is at fault. OpenAI: a tool setting this model does not allow.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"You do not have permission to use tool_choice 'required' with this model.","type":"invalid_request_error","param":"tool_choice","code":null}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // Anthropic: a 403 typed as an invalid request is not a credential failure.
+    is(
+        j(
+            403,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"This model is not available for this request format."}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // Gemini: INVALID_ARGUMENT naming an internal field is not a server error.
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"Invalid value at 'generation_config.internal_options' (type.googleapis.com/Options), unknown field.","status":"INVALID_ARGUMENT"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // Bedrock: the type comes in a header.
+    is(
+        j(
+            403,
+            r#"{"message":"Malformed input request: extraneous key [top_k] is not permitted, please reformat your input and try again."}"#,
+        )
+        .header("x-amzn-errortype", "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        BadRequest,
+        None,
+    );
+    // ... unless a specific key-level phrase, or a key-level status, says otherwise.
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#,
+        ),
+        Auth,
+        None,
+    );
+    is(
+        j(
+            401,
+            r#"{"error":{"message":"You didn't provide an API key. You need to provide your API key in an Authorization header.","type":"invalid_request_error","param":null,"code":null}}"#,
+        ),
+        Auth,
+        None,
+    );
+    // DeepSeek: the code says invalid_request_error, the type says authentication.
+    is(
+        j(
+            403,
+            r#"{"error":{"message":"Access denied","type":"authentication_error","param":null,"code":"invalid_request_error"}}"#,
+        ),
+        Auth,
+        None,
+    );
+}
+
+#[test]
+fn subscription_windows_in_headers_are_quotas() {
+    // Failure rule 8: Anthropic's unified (subscription) limits show the window only in
+    // headers; the body is a generic rate_limit_error.
+    const BODY: &str = r#"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"},"request_id":"req_1"}"#;
+    const DATE: &str = "Mon, 30 Nov 2026 12:00:00 GMT"; // epoch 1796040000
+    let at = |h: u64| (1_796_040_000 + h * 3600).to_string();
+    let r = j(429, BODY)
+        .header("date", DATE)
+        .header("anthropic-ratelimit-unified-status", "rejected")
+        .header("anthropic-ratelimit-unified-5h-status", "rejected")
+        .header("anthropic-ratelimit-unified-5h-reset", at(3))
+        .header("anthropic-ratelimit-unified-7d-status", "allowed")
+        .header("anthropic-ratelimit-unified-7d-reset", at(100));
+    is(r, QuotaExhausted, Some(3 * 3_600_000));
+    // Both windows rejected: the later reset is when the key works again.
+    let r = j(429, BODY)
+        .header("date", DATE)
+        .header("anthropic-ratelimit-unified-status", "rejected")
+        .header("anthropic-ratelimit-unified-5h-status", "rejected")
+        .header("anthropic-ratelimit-unified-5h-reset", at(3))
+        .header("anthropic-ratelimit-unified-7d_opus-status", "rejected")
+        .header("anthropic-ratelimit-unified-7d_opus-reset", at(50));
+    is(r, QuotaExhausted, Some(50 * 3_600_000));
+    // The overall status with the claim that names the window; Retry-After still comes first.
+    let r = j(429, BODY)
+        .header("retry-after", "13262")
+        .header("anthropic-ratelimit-unified-status", "rejected")
+        .header(
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour",
+        );
+    is(r, QuotaExhausted, Some(13_262_000));
+    // An empty 429 with the same headers.
+    let r = Reply::new(429, "")
+        .header("date", DATE)
+        .header("anthropic-ratelimit-unified-status", "rejected")
+        .header("anthropic-ratelimit-unified-reset", at(20));
+    is(r, QuotaExhausted, Some(20 * 3_600_000));
+    // Not rejected, or a window shorter than an hour: a throttle stays a throttle.
+    let r = j(429, BODY)
+        .header("anthropic-ratelimit-unified-status", "allowed_warning")
+        .header("anthropic-ratelimit-unified-5h-status", "allowed_warning")
+        .header(
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour",
+        );
+    is(r, RateLimit, None);
+    let r = j(429, BODY)
+        .header("date", DATE)
+        .header("anthropic-ratelimit-unified-status", "rejected")
+        .header("anthropic-ratelimit-unified-reset", "1796040120");
+    is(r, RateLimit, Some(120_000));
+    // Only a throttle is overridden: an overload is still an overload.
+    let r = j(
+        529,
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    )
+    .header("anthropic-ratelimit-unified-5h-status", "rejected");
+    is(r, Overloaded, None);
+}
+
+#[test]
+fn a_conditional_wait_is_no_wait() {
+    // "Only an unconditional numeric wait counts."
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit exceeded. If you recently upgraded your plan, try again after 5 minutes.","type":"requests"}}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    // The condition belongs to its own sentence; a plain wait elsewhere still counts.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"If this persists, contact support. Rate limit reached, please try again in 20s.","type":"requests"}}"#,
+        ),
+        RateLimit,
+        Some(20_000),
+    );
+    // "if" inside a word is no condition ("Verify the limits; try again in 3s").
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit hit. Verify usage, then retry after 3 seconds.","type":"requests"}}"#,
+        ),
+        RateLimit,
+        Some(3_000),
+    );
+}

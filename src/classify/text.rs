@@ -89,7 +89,7 @@ impl Hay {
             .filter(|&&end| {
                 RAW_CUES.iter().any(|c| {
                     end >= c.len() && self.s[end - c.len()..end].eq_ignore_ascii_case(c.as_bytes())
-                })
+                }) && !conditional(&self.s, end)
             })
             .find_map(|&end| {
                 let mut rest = &self.s[end..];
@@ -204,6 +204,27 @@ pub(crate) struct TextCtx {
     pub upstream_wrapped: bool,
     /// The HTTP status (or the status a 2xx body names); a 429 is a throttle of some window.
     pub status: u16,
+    /// The error's type or status says the request is invalid (`invalid_request_error`,
+    /// `INVALID_ARGUMENT`, `ValidationException`): on a 4xx that is a request fault unless a
+    /// specific key-level phrase says otherwise.
+    pub invalid_type: bool,
+}
+
+/// Whether an error `type` / `status` (or `x-amzn-errortype`) names an invalid request.
+/// Shapes: OpenAI and Anthropic `"type": "invalid_request_error"`, Google `"status":
+/// "INVALID_ARGUMENT"`, Bedrock `ValidationException`.
+pub(crate) fn is_invalid_type(t: &str) -> bool {
+    let t = t.trim();
+    let t = t.split(':').next().unwrap_or(t); // "ValidationException:http://..."
+    [
+        "invalid_request_error",
+        "invalid_request",
+        "invalid_argument",
+        "validationexception",
+        "validation_error",
+    ]
+    .iter()
+    .any(|k| t.eq_ignore_ascii_case(k))
 }
 
 const CANCELLED: &[&str] = &[
@@ -875,6 +896,25 @@ impl Matcher {
     }
 }
 
+/// Whether the sentence a wait cue ends in makes the wait conditional ("If you recently
+/// fixed this, try again after 5 minutes"): such a wait is no request to wait. The look-back
+/// is bounded, so the scan stays linear.
+fn conditional(s: &[u8], cue_end: usize) -> bool {
+    let before = &s[cue_end.saturating_sub(160)..cue_end];
+    let from = before
+        .iter()
+        .rposition(|b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n'))
+        .map_or(0, |p| p + 1);
+    let sentence = &before[from..];
+    sentence.windows(2).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"if")
+            && (i == 0 || !sentence[i - 1].is_ascii_alphanumeric())
+            && sentence
+                .get(i + 2)
+                .is_none_or(|b| !b.is_ascii_alphanumeric())
+    })
+}
+
 /// The first cue ends a scan found.
 #[derive(Default)]
 struct Cues {
@@ -931,6 +971,9 @@ static MATCHERS: LazyLock<Matchers> = LazyLock::new(|| Matchers {
     ascii: Matcher::build(LISTS, str::is_ascii),
     other: Matcher::build(LISTS, |p| !p.is_ascii()),
 });
+
+/// The reason of the weakest key-level rule (permission words alone).
+pub(crate) const AUTH_WEAK_REASON: &str = "text: permission denied / forbidden";
 
 /// What the phrase rules decided, with the rule's name.
 pub(crate) type Decision = (Class, &'static str);
@@ -996,7 +1039,7 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
         return Some((Class::RateLimit, "text: rate limit"));
     }
     if m.any(List::AuthWeak) {
-        return Some((Class::Auth, "text: permission denied / forbidden"));
+        return Some((Class::Auth, AUTH_WEAK_REASON));
     }
     None
 }
