@@ -411,8 +411,10 @@ fn prompt_filtered(v: &Value) -> bool {
         })
 }
 
-const ERROR_TEXT_KEYS: [&str; 14] = [
+const ERROR_TEXT_KEYS: [&str; 15] = [
     "type",
+    // AWS JSON protocol errors (Bedrock): "com.amazon.coral.validate#ValidationException".
+    "__type",
     "code",
     "status",
     "message",
@@ -528,6 +530,7 @@ pub(crate) fn collect_error(e: &Value, root: &Value) -> ErrorFound {
 /// One of an error object's text keys (`ERROR_TEXT_KEYS`): its text, and the class its code,
 /// status or type decides on its own.
 pub(crate) fn read_error_key(x: &Value, f: &mut ErrorFound, key: &str) {
+    let key = if key == "__type" { "type" } else { key };
     push_scalar(x, f, key);
     if let (Value::String(t), "code" | "status" | "type") = (x, key) {
         if let Some(c) = structured_status(t) {

@@ -1093,3 +1093,61 @@ fn a_conditional_wait_is_no_wait() {
         Some(3_000),
     );
 }
+
+#[test]
+fn phrases_match_whole_words() {
+    // Failure rule 10. Each of these once matched a key-level phrase inside another word.
+    // "used up" inside "caused upstream":
+    is(
+        j(
+            502,
+            r#"{"error":{"message":"The failure was caused upstream; please retry.","type":"upstream_error"}}"#,
+        ),
+        ServerError,
+        None,
+    );
+    // "top up" inside "stop updating":
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Please stop updating the system message between tool calls.","type":"invalid_request_error"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // "afford" inside "affordable":
+    is(
+        j(
+            404,
+            r#"{"error":{"message":"Model 'gpt-x' not found. Try an affordable model such as gpt-4o-mini.","type":"not_found_error"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // ... while stems, camel case and codes still read: "throttl*" in ThrottlingException,
+    // "quota" in AllocationQuota, "rate limit*" in "rate limits".
+    is(
+        j(
+            400,
+            r#"{"__type":"ThrottlingException","message":"Too many tokens, please wait before trying again."}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    is(
+        j(
+            403,
+            r#"{"code":"AllocationQuota.FreeTierOnly","message":"The free tier of the model has been exhausted."}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"You have hit your organization's rate limits for requests per minute.","type":"requests"}}"#,
+        ),
+        RateLimit,
+        None,
+    );
+}

@@ -216,6 +216,7 @@ pub(crate) struct TextCtx {
 pub(crate) fn is_invalid_type(t: &str) -> bool {
     let t = t.trim();
     let t = t.split(':').next().unwrap_or(t); // "ValidationException:http://..."
+    let t = t.rsplit('#').next().unwrap_or(t); // "com.amazon.coral.validate#ValidationException"
     [
         "invalid_request_error",
         "invalid_request",
@@ -238,13 +239,13 @@ const CANCELLED: &[&str] = &[
 ];
 
 const CONTENT_POLICY: &[&str] = &[
-    "content filter",
+    "content filter*",
     "content management policy",
     "content policy",
-    "contentfilter",
+    "contentfilter*",
     "responsibleaipolicyviolation",
     "safety system",
-    "safety filter",
+    "safety filter*",
     "safety settings",
     "flagged",
     "moderation",
@@ -256,14 +257,14 @@ const CONTENT_POLICY: &[&str] = &[
     "data inspection failed",
     "sensitive content",
     "sensitive words",
-    "guardrail",
+    "guardrail*",
     "blocked due to safety",
     "safety reasons",
     "harmful content",
     "violates our",
     "violating our",
     "policy violation",
-    "content violat",
+    "content violat*",
     "敏感",
     "内容安全",
     "违规",
@@ -271,10 +272,10 @@ const CONTENT_POLICY: &[&str] = &[
 
 const CONTEXT_OVERFLOW: &[&str] = &[
     "context length",
-    "context window",
-    "context limit",
+    "context window*",
+    "context limit*",
     "context size",
-    "maximum context",
+    "maximum context*",
     "context overflow",
     "prompt is too long",
     "prompt too long",
@@ -338,31 +339,31 @@ const QUOTA_STRONG: &[&str] = &[
     "billing not active",
     "billing is not active",
     "payment required",
-    "spend limit",
-    "spending limit",
-    "spend cap",
+    "spend limit*",
+    "spending limit*",
+    "spend cap*",
     // Spend caps and gateway budgets, not "budget_tokens" (Anthropic's thinking parameter).
     "budget exceeded",
     "exceeded budget",
     "exceeded your budget",
     "over budget",
-    "budget limit",
+    "budget limit*",
     "max budget",
     "budget has been",
     "arrearage",
     "overdue",
     "good standing",
-    "recharge",
+    "recharge*",
     "top up",
     "afford",
     "resource package",
-    "usage limit",
+    "usage limit*",
     "subscription quota",
-    "plan limit",
+    "plan limit*",
     "plan quota",
     "key limit exceeded",
     "total limit",
-    "monthly limit",
+    "monthly limit*",
     "limit: 0,",
     "limit: 0 ",
     "quota of 0",
@@ -379,11 +380,11 @@ const QUOTA_STRONG: &[&str] = &[
     "欠费",
     "充值",
     "额度不足",
-    "credit limit",
-    "out of credit",
-    "no credit",
-    "insufficient credit",
-    "add credit",
+    "credit limit*",
+    "out of credit*",
+    "no credit*",
+    "insufficient credit*",
+    "add credit*",
     "credits exhausted",
     "used up",
     "free allocation",
@@ -401,7 +402,7 @@ const AUTH: &[&str] = &[
     "authentication",
     "unauthorized",
     "unauthenticated",
-    "invalid token",
+    "invalid token*",
     "token invalidated",
     "token expired",
     "token has expired",
@@ -426,7 +427,7 @@ const AUTH: &[&str] = &[
     "api key is missing",
     "invalid access token",
     "expired token",
-    "unrecognizedclient",
+    "unrecognizedclient*",
     // AWS SigV4 failures; not any "signature" (a thinking block's is a request fault).
     "signature does not match",
     "signaturedoesnotmatch",
@@ -436,7 +437,7 @@ const AUTH: &[&str] = &[
     "无效的令牌",
     "api key 无效",
     "invalid api token",
-    "invalidapikey",
+    "invalidapikey*",
     "api key is invalid",
     "身份验证失败",
     "认证失败",
@@ -450,7 +451,7 @@ const AUTH: &[&str] = &[
 
 /// Generic refusals: a credential problem unless the text also names a throttle.
 const AUTH_WEAK: &[&str] = &[
-    "permission",
+    "permission*",
     "access denied",
     "not authorized",
     "does not have access",
@@ -461,12 +462,12 @@ const AUTH_WEAK: &[&str] = &[
 
 const OVERLOADED: &[&str] = &[
     "overloaded",
-    "overload",
+    "overload*",
     "high demand",
     "at capacity",
     "over capacity",
     "insufficient capacity",
-    "capacity constraint",
+    "capacity constraint*",
     "out of capacity",
     "no capacity",
     "lack of capacity",
@@ -479,7 +480,7 @@ const OVERLOADED: &[&str] = &[
     "loading model",
     "currently loading",
     "not ready",
-    "modelnotready",
+    "modelnotready*",
     "is busy",
     "server busy",
     "servers are busy",
@@ -498,18 +499,18 @@ const OVERLOADED: &[&str] = &[
 ];
 
 const THROTTLE: &[&str] = &[
-    "rate limit",
-    "ratelimit",
+    "rate limit*",
+    "ratelimit*",
     "rate limited",
     "too many requests",
-    "throttl",
+    "throttl*",
     "slow down",
-    "concurren",
+    "concurren*",
     "requests per",
     "tokens per",
     "per minute",
     "per second",
-    "quota",
+    "quota*",
     "resource exhausted",
     "resource has been exhausted",
     "频繁",
@@ -521,7 +522,7 @@ const THROTTLE: &[&str] = &[
 
 const QUOTA_WINDOW: &[&str] = &[
     "per day",
-    "perday",
+    "*perday*",
     "daily",
     "per week",
     "weekly",
@@ -534,26 +535,26 @@ const QUOTA_WINDOW: &[&str] = &[
     "today",
     "24 hours",
     "per hour",
-    "perhour",
+    "*perhour*",
     "hourly",
     "lifetime",
 ];
-const QUOTA_WINDOW_WORDS: &[&str] = &["tpd", "rpd"];
+const QUOTA_WINDOW_WORDS: &[&str] = &["*tpd*", "*rpd*"];
 
 const RATE_WINDOW: &[&str] = &[
     "per minute",
-    "perminute",
+    "*perminute*",
     "per min",
     "per second",
-    "persecond",
-    "/min",
-    "/ min",
+    "*persecond*",
+    "/min*",
+    "/ min*",
     "/s ",
-    "concurren",
+    "concurren*",
     "burst",
     "并发",
 ];
-const RATE_WINDOW_WORDS: &[&str] = &["tpm", "rpm", "rps", "tps", "itpm", "otpm"];
+const RATE_WINDOW_WORDS: &[&str] = &["*tpm*", "*rpm*", "*rps*", "*tps*", "*itpm*", "*otpm*"];
 
 const SERVER_ERROR: &[&str] = &[
     "internal server error",
@@ -564,7 +565,7 @@ const SERVER_ERROR: &[&str] = &[
     "gateway timeout",
     "gateway time out",
     "timed out",
-    "timeout",
+    "timeout*",
     "upstream connect error",
     "connection reset",
     "connection refused",
@@ -577,7 +578,7 @@ const SERVER_ERROR: &[&str] = &[
     "something went wrong",
     "internal failure",
     "internalfailure",
-    "internalservererror",
+    "internalservererror*",
     "internal exception",
     // Cloudflare's pages in front of an origin.
     "origin error",
@@ -594,25 +595,25 @@ const BAD_REQUEST: &[&str] = &[
     "no such model",
     "invalid request",
     "invalid argument",
-    "invalid parameter",
-    "invalid value",
+    "invalid parameter*",
+    "invalid value*",
     "unsupported",
     "not supported",
     "isn't supported",
     "isn’t supported",
-    "validationexception",
-    "validation error",
+    "validationexception*",
+    "validation error*",
     "malformed",
     "missing required",
     "is required",
-    "unknown parameter",
+    "unknown parameter*",
     "unrecognized",
     "failed precondition",
     "bad request",
     "invalid model",
     "is not a valid",
     "must be",
-    "notfound",
+    "*notfound*",
     "decommissioned",
     "no longer supported",
     "deprecated",
@@ -661,12 +662,12 @@ impl Lists {
 
 /// Phrases a quota message may carry that show it is really a plain throttle.
 const THROTTLE_EXPLICIT: &[&str] = &[
-    "rate limit",
-    "ratelimit",
+    "rate limit*",
+    "ratelimit*",
     "rate limited",
     "too many requests",
-    "throttl",
-    "resource",
+    "throttl*",
+    "resource*",
 ];
 
 /// Cues after which free text states a wait, in the haystack's normal form ("retry-after"
@@ -727,6 +728,56 @@ struct Matcher {
     start: u32,
     /// The longest phrase, in bytes.
     max_len: usize,
+    /// Row width, to turn a row offset into an index of `checks`.
+    width: usize,
+    /// Per row whose mask has [`CHECK`]: the phrases that end there and must stand at word
+    /// boundaries, with their list bits.
+    checks: Vec<Box<[Check]>>,
+}
+
+/// In a row's mask: some phrase ending here must be checked for word boundaries.
+const CHECK: u32 = 1 << 30;
+
+/// A phrase that matches only at word boundaries (failure rule 10: "original" is not
+/// "origin"): the byte before it, and the byte after it, must not be a letter or a digit.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    len: u32,
+    list: u32,
+    start: bool,
+    end: bool,
+}
+
+/// Whether a word starts at `at`: after a byte that is no letter or digit, or where camel
+/// case starts one (`AllocationQuota`).
+fn word_starts(hay: &[u8], at: usize) -> bool {
+    at == 0 || {
+        let prev = hay[at - 1];
+        !prev.is_ascii_alphanumeric() || (prev.is_ascii_lowercase() && hay[at].is_ascii_uppercase())
+    }
+}
+
+/// Whether a word ends at `at` (exclusive): before a byte that is no letter or digit, or
+/// where camel case starts the next (`FreeTierOnly`).
+fn word_ends(hay: &[u8], at: usize) -> bool {
+    at >= hay.len() || {
+        let next = hay[at];
+        !next.is_ascii_alphanumeric()
+            || (hay[at - 1].is_ascii_lowercase() && next.is_ascii_uppercase())
+    }
+}
+
+/// A phrase as written in the lists: words that match whole, unless a `*` at either end says
+/// the phrase may continue a word there (`"throttl*"` is a stem, `"*perday*"` is found inside
+/// `GenerateRequestsPerDayPerProject`). Ends that are not letters or digits need no boundary,
+/// nor do phrases in scripts written without spaces.
+fn phrase_parts(p: &str) -> (&str, bool, bool) {
+    let (open_start, p) = p.strip_prefix('*').map_or((false, p), |r| (true, r));
+    let (open_end, p) = p.strip_suffix('*').map_or((false, p), |r| (true, r));
+    let b = p.as_bytes();
+    let start = !open_start && b.first().is_some_and(u8::is_ascii_alphanumeric);
+    let end = !open_end && b.last().is_some_and(u8::is_ascii_alphanumeric);
+    (p, start, end)
 }
 
 impl Matcher {
@@ -734,10 +785,13 @@ impl Matcher {
     fn build(lists: &[(&[&str], List)], keep: fn(&str) -> bool) -> Matcher {
         let mut patterns = Vec::new();
         let mut list_of = Vec::new();
+        let mut bounds = Vec::new();
         for (phrases, list) in lists {
             for p in phrases.iter().filter(|p| keep(p)) {
-                patterns.push(p.bytes().map(norm).collect::<Vec<u8>>());
+                let (core, start, end) = phrase_parts(p);
+                patterns.push(core.bytes().map(norm).collect::<Vec<u8>>());
                 list_of.push(*list as u32);
+                bounds.push((start, end));
             }
         }
         let max_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
@@ -795,11 +849,26 @@ impl Matcher {
             order.len() * width
         );
         let mut table = vec![0u32; TABLE];
+        let mut checks = vec![Box::default(); order.len()];
         for (row, &sid) in order.iter().enumerate() {
             let base = row * width;
             if dfa.is_match(sid) {
+                let mut here = Vec::new();
                 for m in 0..dfa.match_len(sid) {
-                    table[base] |= list_of[dfa.match_pattern(sid, m).as_usize()];
+                    let pid = dfa.match_pattern(sid, m).as_usize();
+                    match bounds[pid] {
+                        (false, false) => table[base] |= list_of[pid],
+                        (start, end) => here.push(Check {
+                            len: u32::try_from(patterns[pid].len()).expect("short phrases"),
+                            list: list_of[pid],
+                            start,
+                            end,
+                        }),
+                    }
+                }
+                if !here.is_empty() {
+                    table[base] |= CHECK;
+                    checks[row] = here.into_boxed_slice();
                 }
             }
             for c in 0..reps.len() {
@@ -820,6 +889,32 @@ impl Matcher {
                 .expect("the table has TABLE entries"),
             start: 0,
             max_len,
+            width,
+            checks,
+        }
+    }
+
+    /// The lists a matching row stands for at `end` of `hay`: its unconditional lists, and
+    /// those of its bounded phrases whose boundaries hold. Rare (a few per error text).
+    #[cold]
+    fn checked(&self, row: usize, mask: u32, hay: &[u8], end: usize) -> u32 {
+        let mut m = mask & !CHECK;
+        for c in self.checks[row / self.width].iter() {
+            let start = end - c.len as usize;
+            if (!c.start || word_starts(hay, start)) && (!c.end || word_ends(hay, end)) {
+                m |= c.list;
+            }
+        }
+        m
+    }
+
+    /// [`Self::checked`] when the row needs it.
+    #[inline]
+    fn accept(&self, row: usize, mask: u32, hay: &[u8], end: usize) -> u32 {
+        if mask & CHECK == 0 {
+            mask
+        } else {
+            self.checked(row, mask, hay, end)
         }
     }
 
@@ -839,7 +934,7 @@ impl Matcher {
         let (a, b) = (&hay[..mid], &hay[mid - overlap..]);
         let t = &*self.table;
         let (mut ra, mut rb) = (self.start as usize, self.start as usize);
-        let (mut ma, mut mb) = (t[at(ra)], t[at(rb)]);
+        let (mut ma, mut mb) = (t[at(ra)] & !CHECK, t[at(rb)] & !CHECK);
         let mut cues_b = Cues::default();
         for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
             let ea = t[at(ra + usize::from(self.col[usize::from(x)]))];
@@ -847,13 +942,13 @@ impl Matcher {
             ra = (ea & !MATCHES) as usize;
             rb = (eb & !MATCHES) as usize;
             if ea & MATCHES != 0 {
-                let ha = t[at(ra)];
+                let ha = self.accept(ra, t[at(ra)], hay, i + 1);
                 ma |= ha;
                 cues.note(ha, i + 1);
             }
             // The second half reports only cues that end past the first half's end.
             if eb & MATCHES != 0 {
-                let hb = t[at(rb)];
+                let hb = self.accept(rb, t[at(rb)], hay, mid - overlap + i + 1);
                 mb |= hb;
                 if i >= overlap {
                     cues_b.note(hb, mid - overlap + i + 1);
@@ -867,7 +962,7 @@ impl Matcher {
             let e = t[at(row + usize::from(self.col[usize::from(y)]))];
             row = (e & !MATCHES) as usize;
             if e & MATCHES != 0 {
-                let h = t[at(row)];
+                let h = self.accept(row, t[at(row)], hay, mid - overlap + i + 1);
                 mb |= h;
                 cues_b.note(h, mid - overlap + i + 1);
             }
@@ -882,12 +977,12 @@ impl Matcher {
     fn walk(&self, hay: &[u8], cues: &mut Cues) -> u32 {
         let t = &*self.table;
         let mut row = self.start as usize;
-        let mut mask = t[at(row)];
+        let mut mask = t[at(row)] & !CHECK;
         for (i, &b) in hay.iter().enumerate() {
             let e = t[at(row + usize::from(self.col[usize::from(b)]))];
             row = (e & !MATCHES) as usize;
             if e & MATCHES != 0 {
-                let here = t[at(row)];
+                let here = self.accept(row, t[at(row)], hay, i + 1);
                 mask |= here;
                 cues.note(here, i + 1);
             }
@@ -962,7 +1057,7 @@ const LISTS: &[(&[&str], List)] = &[
     (THROTTLE_EXPLICIT, List::ThrottleExplicit),
     (RATE_WINDOW_WORDS, List::RateWord),
     (QUOTA_WINDOW_WORDS, List::QuotaWord),
-    (&["quota"], List::Quota),
+    (&["quota*"], List::Quota),
     (&["requested"], List::Requested),
     (WAIT_CUES, List::WaitCue),
 ];
@@ -1130,18 +1225,25 @@ mod tests {
     fn reference(text: &str) -> (u32, Vec<usize>) {
         let mut patterns = Vec::new();
         let mut bits = Vec::new();
+        let mut bounds = Vec::new();
         for (phrases, list) in LISTS {
             for p in *phrases {
-                patterns.push(p.bytes().map(norm).collect::<Vec<u8>>());
+                let (core, start, end) = phrase_parts(p);
+                patterns.push(core.bytes().map(norm).collect::<Vec<u8>>());
                 bits.push(*list as u32);
+                bounds.push((start, end));
             }
         }
         let ac = aho_corasick::AhoCorasick::new(&patterns).unwrap();
-        let mut hay = vec![b' '];
-        hay.extend(text.bytes().map(norm));
+        let raw: Vec<u8> = std::iter::once(b' ').chain(text.bytes()).collect();
+        let hay: Vec<u8> = raw.iter().map(|&b| norm(b)).collect();
         let mut mask = 0;
         let mut cues = Vec::new();
         for m in ac.find_overlapping_iter(&hay) {
+            let (start, end) = bounds[m.pattern().as_usize()];
+            if (start && !word_starts(&raw, m.start())) || (end && !word_ends(&raw, m.end())) {
+                continue;
+            }
             let bit = bits[m.pattern().as_usize()];
             mask |= bit;
             if bit == List::WaitCue as u32 && !cues.contains(&m.end()) {
@@ -1174,10 +1276,10 @@ mod tests {
                 proptest::prop_oneof![
                     proptest::sample::select(
                         LISTS.iter().flat_map(|(p, _)| p.iter().copied()).collect::<Vec<_>>()
-                    ).prop_map(|p| p.to_uppercase()),
+                    ).prop_map(|p| p.trim_matches('*').to_uppercase()),
                     proptest::sample::select(
                         LISTS.iter().flat_map(|(p, _)| p.iter().copied()).collect::<Vec<_>>()
-                    ).prop_map(|p| p.replace(' ', "-")),
+                    ).prop_map(|p| p.trim_matches('*').replace(' ', "-")),
                     "[a-zA-Z0-9 ._:-]{0,12}",
                     "[额度限流 ]{0,3}",
                 ],
@@ -1207,6 +1309,7 @@ mod tests {
         // that point, so a too-short overlap would miss it.
         for (phrases, _) in LISTS {
             for p in phrases.iter().filter(|p| p.is_ascii()) {
+                let p = p.trim_matches('*');
                 for start in (100 - p.len())..=100 {
                     let text = format!(
                         "{}{p}{}",
