@@ -223,6 +223,12 @@ enum Header {
     },
     SseContentType,
     JsonContentType,
+    /// Anthropic's subscription-window headers.
+    Unified {
+        window: u8,
+        rejected: bool,
+        reset: u32,
+    },
     Other(String, String),
 }
 
@@ -311,7 +317,30 @@ enum Body {
         resets_in: Option<i64>,
         resets_at: Option<i64>,
     },
+    /// A long body: one fragment repeated (the fuzzer's own inputs are short, and the shapes
+    /// that once made a scan quadratic are repetitions).
+    Long {
+        fragment: Fragment,
+        times: u16,
+        wrap: u8,
+    },
 }
+
+/// What a [`Body::Long`] repeats: cues, dates, phrases and codes a scan looks for.
+#[derive(Arbitrary, Debug)]
+enum Fragment {
+    Date,
+    ResetDate,
+    WaitCue,
+    Conditional,
+    Phrase(u8),
+    Word(Word),
+    Escaped,
+    Raw(String),
+}
+
+/// The most a [`Body::Long`] grows to.
+const LONG_MAX: usize = 1 << 20;
 
 #[derive(Arbitrary, Debug)]
 enum Event {
@@ -409,6 +438,29 @@ impl Body {
                 let d = *depth as usize % 200_000;
                 format!("{}{}", "[".repeat(d), "]".repeat(d))
             }
+            Body::Long { fragment, times, wrap } => {
+                let piece = match fragment {
+                    Fragment::Date => "2026-11-30-".to_owned(),
+                    Fragment::ResetDate => "resets at 2026-11-30T18:00:00Z ".to_owned(),
+                    Fragment::WaitCue => "try again in try again in 1".to_owned(),
+                    Fragment::Conditional => "if you retry after ".to_owned(),
+                    Fragment::Phrase(i) => PHRASES[*i as usize % PHRASES.len()].to_owned() + " ",
+                    Fragment::Word(w) => w.text() + "_",
+                    Fragment::Escaped => r#"{\"error\":{\"message\":\""#.to_owned(),
+                    Fragment::Raw(r) => r.chars().take(64).collect(),
+                };
+                let n = (*times as usize).min(LONG_MAX / piece.len().max(1));
+                let text = piece.repeat(n);
+                match wrap % 4 {
+                    0 => text,
+                    1 => json!({"error":{"message":text,"type":"rate_limit_error"}}).to_string(),
+                    2 => {
+                        let event = format!("data: {}\n\n", json!({"choices":[{"delta":{"content":piece},"finish_reason":null}]}));
+                        event.repeat((n / 4).max(1).min(LONG_MAX / event.len()))
+                    }
+                    _ => json!({"error":{"message":json!({"error":{"message":text}}).to_string()}}).to_string(),
+                }
+            }
             Body::Fields { retry_after, resets_in, resets_at } => {
                 json!({"error":{"message":"limit","retry_after":retry_after,"resets_in_seconds":resets_in,"resets_at":resets_at}}).to_string()
             }
@@ -462,6 +514,19 @@ impl FuzzReply {
                     r.header("content-type", "text/event-stream")
                 }
                 Header::JsonContentType => r.header("content-type", "application/json"),
+                Header::Unified {
+                    window,
+                    rejected,
+                    reset,
+                } => {
+                    let w = ["", "5h-", "7d-", "7d_opus-", "1m-", "x-"][*window as usize % 6];
+                    let status = if *rejected { "rejected" } else { "allowed" };
+                    r.header(&format!("anthropic-ratelimit-unified-{w}status"), status)
+                        .header(
+                            &format!("anthropic-ratelimit-unified-{w}reset"),
+                            reset.to_string(),
+                        )
+                }
                 Header::Other(k, v) => r.header(k, v.clone()),
             };
         }

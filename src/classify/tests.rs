@@ -990,6 +990,15 @@ fn invalid_request_type_is_a_request_fault() {
         Auth,
         None,
     );
+    // OpenAI: the key's project lacks the model; another project's key may have it.
+    is(
+        j(
+            403,
+            r#"{"error":{"message":"Project `proj_abc` does not have access to model `gpt-4o`","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+        ),
+        Auth,
+        None,
+    );
     // DeepSeek: the code says invalid_request_error, the type says authentication.
     is(
         j(

@@ -454,9 +454,15 @@ const AUTH_WEAK: &[&str] = &[
     "permission*",
     "access denied",
     "not authorized",
-    "does not have access",
     "forbidden",
-    // Vertex: "Project X is not allowed to use Publisher Model Y" (the project lacks access).
+];
+
+/// The credential's project lacks access to what was asked: key-level even in an error typed
+/// as an invalid request (another project's key may have it).
+const NO_ACCESS: &[&str] = &[
+    // OpenAI 403: "Project `proj_x` does not have access to model `gpt-4o`".
+    "does not have access",
+    // Vertex: "Project X is not allowed to use Publisher Model Y".
     "is not allowed to use",
 ];
 
@@ -648,6 +654,7 @@ enum List {
     Requested = 1 << 17,
     /// A cue after which a wait is stated ("try again in ").
     WaitCue = 1 << 18,
+    NoAccess = 1 << 19,
 }
 
 /// A set of lists that matched.
@@ -1048,6 +1055,7 @@ const LISTS: &[(&[&str], List)] = &[
     (QUOTA_STRONG, List::QuotaStrong),
     (AUTH, List::Auth),
     (AUTH_WEAK, List::AuthWeak),
+    (NO_ACCESS, List::NoAccess),
     (OVERLOADED, List::Overloaded),
     (THROTTLE, List::Throttle),
     (QUOTA_WINDOW, List::QuotaWindow),
@@ -1132,6 +1140,9 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
             ));
         }
         return Some((Class::RateLimit, "text: rate limit"));
+    }
+    if m.any(List::NoAccess) {
+        return Some((Class::Auth, "text: the credential's project has no access"));
     }
     if m.any(List::AuthWeak) {
         return Some((Class::Auth, AUTH_WEAK_REASON));
