@@ -23,11 +23,13 @@ pub mod classify_line;
 #[cfg(feature = "http")]
 pub mod conform;
 pub mod dialect;
+#[cfg(feature = "tokio")]
 pub mod driver;
 pub mod engine;
 pub mod explore;
 #[cfg(feature = "http")]
 pub mod front;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod invariants;
 pub mod policy;

@@ -476,6 +476,7 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
 
 /// For the fuzz target and the property tests: the fast paths (`chunk`, `envelope`) must give
 /// the verdict the general readers give.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fast_paths_agree(reply: &Reply) -> Result<(), String> {
     let fast = classify_with(&reply.as_ref(), true);
     let general = classify_with(&reply.as_ref(), false);

@@ -6,12 +6,12 @@ mod presets;
 pub use presets::{mutant_names, preset, presets, PresetInfo};
 
 use crate::class::Class;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What happens to the key that served a failing attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyAction {
     /// Nothing.
@@ -23,7 +23,8 @@ pub enum KeyAction {
 }
 
 /// What happens to the request after a reply of a class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestAction {
     /// The request is done (success).
@@ -41,7 +42,8 @@ pub enum RequestAction {
 }
 
 /// The rule for one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClassRule {
     /// Effect on the key.
@@ -62,7 +64,8 @@ const fn rule(key: KeyAction, bench_ms: u64, request: RequestAction) -> ClassRul
 }
 
 /// Per-class rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
     /// `rate_limit`
@@ -127,7 +130,8 @@ impl Rules {
 
 /// Backoff between retries: `base_ms × factor^n`, capped, minus up to `jitter_pct` % from the
 /// seeded RNG. A retry-after, when given, replaces it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Backoff {
     /// First delay (ms).
@@ -154,7 +158,8 @@ impl Default for Backoff {
 /// How long an attempt may go without bytes before the host gives up on it and reports a
 /// timeout (a reply-less failure, like a reset). Every attempt also ends by its request's
 /// deadline ([`crate::engine::Send::deadline`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// From sending the request to the reply's headers (ms); `null`: no limit.
@@ -173,7 +178,8 @@ impl Default for Timeouts {
 }
 
 /// Which retry-after a request honours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RetryAfterMode {
     /// The one the latest reply gave.
@@ -183,7 +189,8 @@ pub enum RetryAfterMode {
 }
 
 /// What to do with a retry-after longer than `max_wait_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LongWait {
     /// Do not wait here: fall back, or fail carrying the ready time.
@@ -193,7 +200,8 @@ pub enum LongWait {
 }
 
 /// Which key a failure is charged to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Attribution {
     /// The key that served the failing attempt.
@@ -203,7 +211,8 @@ pub enum Attribution {
 }
 
 /// What a gateway does on a status before reading the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StatusAction {
     /// The status is final: end the request, touch no key.
@@ -213,7 +222,8 @@ pub enum StatusAction {
 }
 
 /// How a 2xx reply that carries a failure is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SoftFailures {
     /// Exactly like the HTTP error of the same class.
@@ -234,7 +244,8 @@ pub enum SoftFailures {
 /// let lite = keypool::policy::preset("litellm").unwrap();
 /// assert_ne!(lite, p);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     /// Backoff retries and waits for a benched key, per provider.

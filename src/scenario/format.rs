@@ -3,12 +3,12 @@
 
 use crate::class::Class;
 use crate::pool::Strategy;
-use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
 /// A whole scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short unique name; the test is named after it.
@@ -29,7 +29,7 @@ pub struct Scenario {
     pub providers: Vec<ProviderDef>,
     /// `{"preset": NAME, ...overrides}`; absent: the reference policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "policy_schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "policy_schema"))]
     pub policy: Option<serde_json::Value>,
     /// When requests arrive.
     pub workload: Workload,
@@ -49,6 +49,7 @@ fn is_default_latency(v: &u64) -> bool {
     *v == 50
 }
 
+#[cfg(feature = "schema")]
 fn policy_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
     let mut s = g.subschema_for::<crate::policy::Policy>().into_object();
     // Overrides: every field optional, plus the preset name.
@@ -63,7 +64,8 @@ fn policy_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Sc
 }
 
 /// One provider of the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProviderDef {
     /// Name shown in traces.
@@ -80,7 +82,8 @@ pub struct ProviderDef {
 }
 
 /// One key and what its upstream answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyDef {
     /// Label shown everywhere.
@@ -100,7 +103,8 @@ pub struct KeyDef {
 }
 
 /// One script step: a template name, or an object.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Step {
     /// A template name, once (forever when last).
@@ -142,7 +146,8 @@ impl<'de> Deserialize<'de> for Step {
 }
 
 /// A script step: a template (with parameters) or a raw reply, and how often it repeats.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepDef {
     /// A template name (see `keypool templates`).
@@ -207,7 +212,8 @@ pub struct StepDef {
 }
 
 /// When requests arrive: explicit times, or `count` requests every `every_ms`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// Arrival times (ms).
@@ -233,7 +239,8 @@ pub struct Workload {
 }
 
 /// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
     /// It succeeded.
@@ -243,7 +250,8 @@ pub enum OutcomeKind {
 }
 
 /// Expectations on one request (or on every request).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RequestExpect {
     /// Which request (0-based, in arrival order). Absent under `every_request`.
@@ -280,7 +288,8 @@ pub struct RequestExpect {
 }
 
 /// Expectations on one key at the end of the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyExpect {
     /// Attempts it served.
@@ -295,7 +304,8 @@ pub struct KeyExpect {
 }
 
 /// A key state, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStateName {
     /// Selectable.
@@ -307,7 +317,8 @@ pub enum KeyStateName {
 }
 
 /// What must happen.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Per request.
@@ -330,7 +341,8 @@ pub struct Expect {
 /// What a mutant must violate: invariant names, and `expect` for the scenario's expectations.
 /// The set must match exactly: a declared violation that does not happen is a failure, and so
 /// is one that happens undeclared.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MutantExpect {
     /// Names of what breaks.

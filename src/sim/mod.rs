@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod render;
+#[cfg(feature = "tokio")]
 pub mod scripted;
 pub mod templates;
 pub mod world;
