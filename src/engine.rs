@@ -577,7 +577,9 @@ impl Engine {
         if pct == 0 || base == 0 {
             return base;
         }
-        let cut = self.rng.random_range(0..=base * pct / 100);
+        // base / 100 * pct cannot overflow (pct <= 100), whatever a policy says.
+        let most = base / 100 * pct + base % 100 * pct / 100;
+        let cut = self.rng.random_range(0..=most);
         base - cut
     }
 
@@ -1097,5 +1099,24 @@ mod tests {
         assert_eq!(waits(1), waits(1));
         assert!((400..=500).contains(&waits(1)), "500 ms minus up to 20 %");
         assert!((1..50).any(|s| waits(s) != waits(1)));
+    }
+
+    #[test]
+    fn an_absurd_backoff_does_not_overflow() {
+        // Scenario files are range-checked, but a library user builds policies by hand.
+        let mut policy = Policy::default();
+        policy.backoff.base_ms = u64::MAX / 3;
+        policy.backoff.cap_ms = u64::MAX;
+        policy.backoff.jitter_pct = 100;
+        let spec = ProviderSpec {
+            name: "p".into(),
+            keys: keys(1, None),
+            strategy: Strategy::FillFirst,
+            fallback_for: None,
+        };
+        let mut e = Engine::new(vec![spec], policy, 7);
+        let s = send(e.start(0));
+        // Any step is fine; what matters is no overflow panic in debug builds.
+        let _ = e.on_reply(s.req, 0, &Reply::new(500, ""));
     }
 }

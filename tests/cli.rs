@@ -110,6 +110,36 @@ fn malformed_scenarios_exit_2_naming_file_and_place() {
             "unknown preset `nope`",
         ),
         ("not-json.json", b"name: yaml?".to_vec(), "not-json.json:1"),
+        (
+            "absurd-backoff.json",
+            good.replacen(
+                "\"workload\"",
+                "\"policy\": {\"backoff\": {\"base_ms\": 1000000000000000000}}, \"workload\"",
+                1,
+            )
+            .into_bytes(),
+            "policy.backoff.base_ms",
+        ),
+        (
+            "absurd-jitter.json",
+            good.replacen(
+                "\"workload\"",
+                "\"policy\": {\"backoff\": {\"jitter_pct\": 250}}, \"workload\"",
+                1,
+            )
+            .into_bytes(),
+            "policy.backoff.jitter_pct",
+        ),
+        (
+            "absurd-status.json",
+            good.replacen(
+                "\"workload\"",
+                "\"policy\": {\"status_classes\": {\"999\": \"auth\"}}, \"workload\"",
+                1,
+            )
+            .into_bytes(),
+            "status_classes.999",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let p = tmp(name, &bytes);

@@ -336,7 +336,92 @@ impl Default for Policy {
     }
 }
 
+/// The longest duration a policy may state: 400 days, the longest wait the classifier reads.
+pub const MAX_POLICY_MS: u64 = crate::classify::MAX_RETRY_AFTER_MS;
+
+/// The largest count or factor a policy may state.
+pub const MAX_POLICY_COUNT: u64 = 1_000_000;
+
 impl Policy {
+    /// Checks every number against its stated range (durations up to [`MAX_POLICY_MS`],
+    /// counts and factors up to [`MAX_POLICY_COUNT`], jitter up to 100 %, status codes
+    /// 100–599), so no later arithmetic can overflow. `Err` names the field.
+    ///
+    /// ```
+    /// let mut p = keypool::policy::Policy::default();
+    /// assert!(p.check_ranges().is_ok());
+    /// p.backoff.base_ms = 1_000_000_000_000_000_000;
+    /// assert_eq!(p.check_ranges().unwrap_err().0, "backoff.base_ms");
+    /// ```
+    pub fn check_ranges(&self) -> Result<(), (String, String)> {
+        let ms = |name: &str, v: u64| {
+            if v > MAX_POLICY_MS {
+                Err((
+                    name.to_owned(),
+                    format!("{v} ms is beyond the longest allowed duration, {MAX_POLICY_MS} ms (400 days)"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let count = |name: &str, v: u64, min: u64| {
+            if v < min || v > MAX_POLICY_COUNT {
+                Err((
+                    name.to_owned(),
+                    format!("{v} is out of range ({min} to {MAX_POLICY_COUNT})"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        count("max_retries", u64::from(self.max_retries), 0)?;
+        count("max_attempts", u64::from(self.max_attempts), 0)?;
+        ms("deadline_ms", self.deadline_ms)?;
+        ms("max_wait_ms", self.max_wait_ms)?;
+        ms("backoff.base_ms", self.backoff.base_ms)?;
+        ms("backoff.cap_ms", self.backoff.cap_ms)?;
+        count("backoff.factor", self.backoff.factor, 0)?;
+        if self.backoff.jitter_pct > 100 {
+            return Err((
+                "backoff.jitter_pct".into(),
+                format!("{} is out of range (0 to 100)", self.backoff.jitter_pct),
+            ));
+        }
+        if let Some(v) = self.timeouts.first_byte_ms {
+            ms("timeouts.first_byte_ms", v)?;
+        }
+        if let Some(v) = self.timeouts.idle_ms {
+            ms("timeouts.idle_ms", v)?;
+        }
+        if let Some(v) = self.probe_after_ms {
+            ms("probe_after_ms", v)?;
+        }
+        count("probe_factor", self.probe_factor, 0)?;
+        for c in Class::ALL {
+            if c != Class::Success {
+                ms(
+                    &format!("rules.{}.bench_ms", c.label()),
+                    self.rules.for_class(c).bench_ms,
+                )?;
+            }
+        }
+        for (name, codes) in [
+            (
+                "status_actions",
+                self.status_actions.keys().collect::<Vec<_>>(),
+            ),
+            ("status_classes", self.status_classes.keys().collect()),
+        ] {
+            if let Some(bad) = codes.into_iter().find(|c| !(100..=599).contains(*c)) {
+                return Err((
+                    format!("{name}.{bad}"),
+                    "a status code is from 100 to 599".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The backoff before retry number `n` (0-based), before jitter.
     pub fn backoff_ms(&self, n: u32) -> u64 {
         let b = &self.backoff;

@@ -409,13 +409,17 @@ fn merged_policy(name: &str, overrides: serde_json::Map<String, Value>) -> Resul
     })?;
     let mut v = serde_json::to_value(base).expect("a policy serialises");
     merge(&mut v, Value::Object(overrides));
-    serde_path_to_error::deserialize::<_, Policy>(v).map_err(|e| {
+    let policy = serde_path_to_error::deserialize::<_, Policy>(v).map_err(|e| {
         let path = e.path().to_string();
         (
             format!(".{path}"),
             strip_location(&e.into_inner().to_string()),
         )
-    })
+    })?;
+    policy
+        .check_ranges()
+        .map_err(|(path, msg)| (format!(".{path}"), msg))?;
+    Ok(policy)
 }
 
 fn merge(base: &mut Value, over: Value) {
