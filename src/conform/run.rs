@@ -459,7 +459,7 @@ async fn send_workload(
         let req = req.body(Full::new(Bytes::from(call.body)));
         let client = client.clone();
         futs.push(async move {
-            tokio::time::sleep_until(t0 + Duration::from_millis(at)).await;
+            tokio::time::sleep_until(crate::driver::instant_after(t0, at)).await;
             let start = clock(());
             let req = req.ok()?;
             let got = tokio::time::timeout(limit, async {

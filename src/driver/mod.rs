@@ -155,7 +155,7 @@ impl<U: Upstream> Driver<U> {
 
     /// The instant of virtual time `ms`.
     pub fn instant(&self, ms: u64) -> Instant {
-        self.origin + Duration::from_millis(ms)
+        instant_after(self.origin, ms)
     }
 
     fn engine(&self) -> MutexGuard<'_, Engine> {
@@ -230,4 +230,19 @@ impl<U: Upstream> Driver<U> {
     pub fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
         f(&mut self.engine())
     }
+}
+
+/// `origin` plus `ms`, or about thirty years on when that is past what an `Instant` can hold
+/// (a wait of u64::MAX ms is "never", not a panic).
+///
+/// ```
+/// let origin = tokio::time::Instant::now();
+/// let far = keypool::driver::instant_after(origin, u64::MAX);
+/// assert!(far > origin);
+/// ```
+pub fn instant_after(origin: Instant, ms: u64) -> Instant {
+    const FAR_MS: u64 = 30 * 365 * 86_400_000;
+    origin
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or_else(|| origin + Duration::from_millis(FAR_MS))
 }

@@ -8,7 +8,7 @@ use crate::driver::{Call, Driver, TransportError, Upstream};
 use crate::engine::Engine;
 use crate::reply::Reply;
 use std::sync::{Arc, Mutex};
-use tokio::time::{sleep_until, Duration, Instant};
+use tokio::time::{sleep_until, Instant};
 
 /// Per-key scripted replies, with latency.
 pub struct ScriptedUpstream {
@@ -44,11 +44,11 @@ impl Upstream for ScriptedUpstream {
         let lim = Limits::new(&call.timeouts, call.deadline);
         match step_arrival(step, now, &lim) {
             Arrival::Reply(at) => {
-                sleep_until(self.origin + Duration::from_millis(at)).await;
+                sleep_until(crate::driver::instant_after(self.origin, at)).await;
                 Ok(Reply::clone(&step.reply))
             }
             Arrival::NoReply(at, why) => {
-                sleep_until(self.origin + Duration::from_millis(at)).await;
+                sleep_until(crate::driver::instant_after(self.origin, at)).await;
                 Err(TransportError::new(why, "scripted fault"))
             }
         }
