@@ -530,7 +530,7 @@ impl FuzzReply {
                 Header::Other(k, v) => r.header(k, v.clone()),
             };
         }
-        if matches!(self.body, Body::Sse(_)) && self.lead % 2 == 0 {
+        if matches!(self.body, Body::Sse(_)) && self.lead.is_multiple_of(2) {
             r = r.transport(Transport::Sse);
         }
         let must_succeed = matches!(&self.body, Body::ChatOk(c) if !c.trim().is_empty())
