@@ -18,8 +18,6 @@ pub struct ScenarioRun {
     pub world: World,
     /// What the simulator produced.
     pub out: SimOutput,
-    /// The trace as JSON Lines.
-    pub trace_jsonl: String,
     /// Broken invariants and expectations.
     pub violations: Vec<Violation>,
 }
@@ -29,17 +27,22 @@ impl ScenarioRun {
     pub fn broken(&self) -> BTreeSet<&'static str> {
         self.violations.iter().map(|v| v.invariant).collect()
     }
+
+    /// The trace as JSON Lines (rendered on demand: a million-request run has millions of
+    /// events).
+    pub fn trace_jsonl(&self) -> String {
+        to_jsonl(&self.out.trace, &self.out.names)
+    }
 }
 
 /// Runs a scenario on its own preset, or on `preset` instead (its overrides still apply).
 pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let world = scenario::world(sc, preset)?;
     let out = sim::run(&world, true);
-    let trace_jsonl = to_jsonl(&out.trace, &out.names);
     let mut violations = trace_violations(&world, &out);
     violations.extend(determinism(
         &world,
-        &trace_jsonl,
+        &out,
         sim::Options {
             record: true,
             classify_once: false,
@@ -74,10 +77,20 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
         preset,
         world,
         out,
-        trace_jsonl,
         violations,
     };
-    let leaks = secret_leaks(&run.world, &[&run.trace_jsonl, &report_text(&run)]);
+    // The only text a rendered trace holds beyond fixed words and numbers is these names
+    // (events are plain data), so checking them checks every line of the trace.
+    let names: String = run
+        .out
+        .names
+        .keys
+        .iter()
+        .map(|k| &**k)
+        .chain(run.out.names.providers.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let leaks = secret_leaks(&run.world, &[&names, &report_text(&run)]);
     run.violations.extend(leaks);
     Ok(run)
 }
@@ -93,24 +106,29 @@ pub fn trace_violations(world: &World, out: &SimOutput) -> Vec<Violation> {
             req: None,
             attempt: None,
             t: None,
-            message: format!("the run was cut after {} events", sim::EVENT_CAP),
+            message: format!(
+                "the run was cut after {} events",
+                sim::event_cap(world.arrivals.len())
+            ),
         });
     }
     violations
 }
 
 /// `deterministic`: the same world run again must give the same trace, byte for byte.
-pub fn determinism(world: &World, first_jsonl: &str, opts: sim::Options) -> Option<Violation> {
+pub fn determinism(world: &World, first: &SimOutput, opts: sim::Options) -> Option<Violation> {
     let again = sim::run_with(world, opts);
-    let again_jsonl = to_jsonl(&again.trace, &again.names);
-    if again_jsonl == first_jsonl {
+    // Equal events under equal names render to equal bytes: compare the events, and render
+    // only to say where they part.
+    if again.trace == first.trace && again.names == first.names {
         return None;
     }
-    let line = first_jsonl
-        .lines()
-        .zip(again_jsonl.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or(0)
+    let line = first
+        .trace
+        .iter()
+        .zip(&again.trace)
+        .position(|(a, b)| a.to_json(&first.names) != b.to_json(&again.names))
+        .unwrap_or(first.trace.len().min(again.trace.len()))
         + 1;
     Some(Violation {
         invariant: "deterministic",
@@ -151,30 +169,33 @@ pub fn report_text(run: &ScenarioRun) -> String {
     use std::fmt::Write;
     let names = &run.out.names;
     let mut s = String::new();
+    // One pass over the trace, steps filed per request (a scan per request was quadratic).
+    let mut steps: Vec<Vec<String>> = vec![Vec::new(); run.out.outcomes.len()];
+    for e in &run.out.trace {
+        let (req, step) = match *e {
+            Event::Reply {
+                req, key, class, t, ..
+            } => (req, format!("{}@{}ms→{}", names.key(key), t, class)),
+            Event::Decision {
+                req,
+                decision: Decision::Wait(_),
+                until: Some(u),
+                t,
+                ..
+            } => (req, format!("wait {}ms", u.saturating_sub(t))),
+            Event::Decision {
+                req,
+                decision: Decision::Fallback,
+                ..
+            } => (req, "fallback".into()),
+            _ => continue,
+        };
+        if let Some(list) = steps.get_mut(req as usize) {
+            list.push(step);
+        }
+    }
     for (i, o) in run.out.outcomes.iter().enumerate() {
-        let steps: Vec<String> = run
-            .out
-            .trace
-            .iter()
-            .filter_map(|e| match *e {
-                Event::Reply {
-                    req, key, class, t, ..
-                } if req as usize == i => Some(format!("{}@{}ms→{}", names.key(key), t, class)),
-                Event::Decision {
-                    req,
-                    decision: Decision::Wait(_),
-                    until: Some(u),
-                    t,
-                    ..
-                } if req as usize == i => Some(format!("wait {}ms", u.saturating_sub(t))),
-                Event::Decision {
-                    req,
-                    decision: Decision::Fallback,
-                    ..
-                } if req as usize == i => Some("fallback".into()),
-                _ => None,
-            })
-            .collect();
+        let steps = std::mem::take(&mut steps[i]);
         let end = match o {
             Some(o) if o.success => "success".to_owned(),
             Some(o) => format!(

@@ -262,10 +262,11 @@ impl Names {
 /// assert_eq!(s, "{\"ev\":\"request_start\",\"provider\":\"p\",\"req\":0,\"t\":0}\n");
 /// ```
 pub fn to_jsonl(events: &[Event], names: &Names) -> String {
-    let mut out = String::with_capacity(events.len() * 96);
+    let mut out = Vec::with_capacity(events.len() * 160);
     for e in events {
-        out.push_str(&e.to_json(names).to_string());
-        out.push('\n');
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &e.to_json(names));
+        out.push(b'\n');
     }
-    out
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }

@@ -40,8 +40,7 @@ fn check(world: &World, determinism: bool) -> SeedReport {
     let out = sim::run_with(world, opts);
     let mut violations = crate::check::trace_violations(world, &out);
     if determinism {
-        let jsonl = crate::trace::to_jsonl(&out.trace, &out.names);
-        violations.extend(crate::check::determinism(world, &jsonl, opts));
+        violations.extend(crate::check::determinism(world, &out, opts));
     }
     let attempts = out
         .trace

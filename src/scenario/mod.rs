@@ -174,8 +174,8 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
             "the primary provider cannot be a class-specific fallback".into(),
         ));
     }
-    let mut labels: Vec<&str> = Vec::new();
-    let mut pnames: Vec<&str> = Vec::new();
+    let mut labels: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut pnames: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (pi, p) in sc.providers.iter().enumerate() {
         if pnames.contains(&p.name.as_str()) {
             return Err((
@@ -183,7 +183,7 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
                 format!("provider `{}` is named twice", p.name),
             ));
         }
-        pnames.push(&p.name);
+        pnames.insert(&p.name);
         if p.keys.is_empty() {
             return Err((
                 format!("providers[{pi}].keys"),
@@ -201,7 +201,7 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
                     format!("key label `{}` is used twice", k.label),
                 ));
             }
-            labels.push(&k.label);
+            labels.insert(&k.label);
             for (si, s) in k.script.iter().enumerate() {
                 build_step(s, sc.latency_ms)
                     .map_err(|(f, m)| (format!("{at}.script[{si}]{f}"), m))?;
@@ -287,7 +287,7 @@ fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
 
 fn check_labels(
     r: &RequestExpect,
-    labels: &[&str],
+    labels: &std::collections::HashSet<&str>,
     providers: &[ProviderDef],
 ) -> Result<(), Invalid> {
     for (f, list) in [(".keys", &r.keys), (".key_set", &r.key_set)] {
@@ -299,6 +299,7 @@ fn check_labels(
     }
     if let Some(p) = &r.provider {
         if !providers.iter().any(|x| &x.name == p) {
+            // (Providers are few; keys and requests are what grow.)
             return Err((".provider".into(), format!("no provider is named `{p}`")));
         }
     }

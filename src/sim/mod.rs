@@ -79,8 +79,22 @@ impl Queue {
     }
 }
 
-/// The most events one run may process before it is cut (a runaway policy).
+/// The events any run may process before it is cut (a runaway policy), plus
+/// [`EVENTS_PER_REQUEST`] for each request of the workload: see [`event_cap`].
 pub const EVENT_CAP: usize = 2_000_000;
+
+/// The events each request adds to a run's cap (a request takes a few per attempt).
+pub const EVENTS_PER_REQUEST: usize = 64;
+
+/// The most events a run of `requests` requests may process before it is cut.
+///
+/// ```
+/// assert_eq!(keypool::sim::event_cap(0), keypool::sim::EVENT_CAP);
+/// assert!(keypool::sim::event_cap(1_000_000) > 50_000_000);
+/// ```
+pub fn event_cap(requests: usize) -> usize {
+    EVENT_CAP.saturating_add(requests.saturating_mul(EVENTS_PER_REQUEST))
+}
 
 /// Runs a world to completion.
 ///
@@ -163,12 +177,13 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; world.arrivals.len()];
     let mut processed = 0usize;
+    let cap = event_cap(world.arrivals.len());
     let mut truncated = false;
     let mut last_t = 0;
     while let Some((now, ev)) = queue.pop() {
         last_t = now;
         processed += 1;
-        if processed > EVENT_CAP {
+        if processed > cap {
             truncated = true;
             break;
         }
