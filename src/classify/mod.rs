@@ -71,14 +71,25 @@ pub fn classify_ref<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> Verdict {
 /// them against the general readers).
 fn classify_with<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict {
     let mut v = classify_reply(reply, fast);
-    // Failure rule 8: a subscription window of hours or days, shown only in headers, makes a
-    // generic throttle a quota (the wait, from the same headers, is unchanged).
-    if v.class == Class::RateLimit
-        && !reply.headers.is_empty()
-        && retry_after::long_window_rejected(reply)
-    {
+    if v.class != Class::RateLimit {
+        return v;
+    }
+    // Failure rule 8, the window rule wherever the window shows: a requested wait of a day or
+    // more, an exhausted limiter named for a day or longer (`x-ratelimit-remaining-requests-day:
+    // 0`), or a subscription window of hours or days rejected (Anthropic's unified headers)
+    // make a throttle a quota; the wait is unchanged.
+    const DAY_MS: u64 = 24 * 3_600_000;
+    if v.retry_after_ms.is_some_and(|ms| ms >= DAY_MS) {
         v.class = Class::QuotaExhausted;
-        v.reason = "header: subscription window of hours or days rejected";
+        v.reason = "wait: a day or longer (a long window)";
+    } else if !reply.headers.is_empty() {
+        if retry_after::long_limiter_exhausted(reply) {
+            v.class = Class::QuotaExhausted;
+            v.reason = "header: a limiter of a day or longer is exhausted";
+        } else if retry_after::long_window_rejected(reply) {
+            v.class = Class::QuotaExhausted;
+            v.reason = "header: subscription window of hours or days rejected";
+        }
     }
     v
 }

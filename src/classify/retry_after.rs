@@ -79,6 +79,22 @@ pub(crate) fn long_window_rejected<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> bo
         .is_some_and(|ms| ms >= 3_600_000)
 }
 
+/// Whether a limiter named for a day or longer has nothing left
+/// (`x-ratelimit-remaining-requests-day: 0`, `x-ratelimit-remaining-tokens-daily: 0`).
+pub(crate) fn long_limiter_exhausted<H: AsRef<str>>(reply: &ReplyRef<'_, H>) -> bool {
+    reply.headers.iter().any(|(name, value)| {
+        name.as_ref()
+            .strip_prefix("x-ratelimit-remaining-")
+            .is_some_and(|limiter| {
+                let l = limiter.to_ascii_lowercase();
+                ["day", "daily", "week", "month", "rpd", "tpd"]
+                    .iter()
+                    .any(|w| l.split(['-', '_']).any(|part| part == *w))
+                    && value.as_ref().trim().parse::<f64>() == Ok(0.0)
+            })
+    })
+}
+
 /// The length in hours of a window named like `5h`, `7d` or `7d_opus`.
 fn window_hours(w: &str) -> Option<u64> {
     let digits = w.bytes().take_while(u8::is_ascii_digit).count();

@@ -1160,3 +1160,54 @@ fn phrases_match_whole_words() {
         None,
     );
 }
+
+#[test]
+fn the_window_rule_reads_waits_and_headers() {
+    // Failure rule 8: a requested wait of a day or more shows a long window, wherever it is
+    // stated: a Retry-After header, a body field, the message.
+    let body = r#"{"error":{"message":"Rate limit exceeded","type":"requests"}}"#;
+    is(
+        j(429, body).header("retry-after", "90000"),
+        QuotaExhausted,
+        Some(90_000_000),
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit exceeded","retry_after":172800}}"#,
+        ),
+        QuotaExhausted,
+        Some(172_800_000),
+    );
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Too many requests. Please try again in 26 hours."}}"#,
+        ),
+        QuotaExhausted,
+        Some(93_600_000),
+    );
+    // An exhausted limiter named for a day, even with a shorter reset (a rolling window).
+    is(
+        j(429, body)
+            .header("x-ratelimit-remaining-requests-day", "0")
+            .header("x-ratelimit-reset-requests-day", "20h"),
+        QuotaExhausted,
+        Some(72_000_000),
+    );
+    // A day limiter with room left, and a per-minute one exhausted: a throttle.
+    is(
+        j(429, body)
+            .header("x-ratelimit-remaining-requests-day", "5")
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "20s"),
+        RateLimit,
+        Some(20_000),
+    );
+    // A wait under a day says nothing of the window.
+    is(
+        j(429, body).header("retry-after", "3600"),
+        RateLimit,
+        Some(3_600_000),
+    );
+}
