@@ -1211,3 +1211,30 @@ fn the_window_rule_reads_waits_and_headers() {
         Some(3_600_000),
     );
 }
+
+#[test]
+fn answers_that_talk_about_failures_are_answers() {
+    // Failure rule 7, across the answer shapes: the model's text is not an error.
+    let text = "Error 429: rate limit exceeded. Your credit balance is too low; the API key is invalid and the server is overloaded.";
+    let chat = serde_json::json!({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":text},"finish_reason":"stop"}]});
+    is(j(200, &chat.to_string()), Success, None);
+    let anthropic = serde_json::json!({"type":"message","role":"assistant","content":[{"type":"text","text":text}],"stop_reason":"end_turn"});
+    is(j(200, &anthropic.to_string()), Success, None);
+    let gemini = serde_json::json!({"candidates":[{"content":{"parts":[{"text":text}],"role":"model"},"finishReason":"STOP"}]});
+    is(j(200, &gemini.to_string()), Success, None);
+    let responses = serde_json::json!({"object":"response","status":"completed","error":null,"output":[{"type":"message","content":[{"type":"output_text","text":text}]}]});
+    is(j(200, &responses.to_string()), Success, None);
+    let chunk = |c: &str| serde_json::json!({"choices":[{"index":0,"delta":{"content":c},"finish_reason":null}]});
+    let stream = format!(
+        "data: {}\n\ndata: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk("insufficient_quota "),
+        chunk(text),
+        serde_json::json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})
+    );
+    is(sse(&stream), Success, None);
+    // "length" with content is an answer, and a tool call with null content is output.
+    let long = serde_json::json!({"choices":[{"message":{"content":"Quota exceeded means..."},"finish_reason":"length"}]});
+    is(j(200, &long.to_string()), Success, None);
+    let tool = serde_json::json!({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"report_error","arguments":"{\"code\":\"rate_limit_exceeded\"}"}}]},"finish_reason":"tool_calls"}]});
+    is(j(200, &tool.to_string()), Success, None);
+}
