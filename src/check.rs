@@ -48,7 +48,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
             classify_once: false,
         },
     ));
-    violations.extend(expectations(sc, &world, &out));
+    violations.extend(expectations(sc, &out));
     let skip: Vec<&str> = sc
         .expect
         .skip_invariants
@@ -394,7 +394,7 @@ pub fn judge_expect(
     (v, unchecked)
 }
 
-fn expectations(sc: &Scenario, _world: &World, out: &SimOutput) -> Vec<Violation> {
+fn expectations(sc: &Scenario, out: &SimOutput) -> Vec<Violation> {
     let names = &out.names;
     let mut calls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); out.outcomes.len()];
     let mut waits: Vec<Vec<u64>> = vec![Vec::new(); out.outcomes.len()];

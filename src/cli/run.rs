@@ -25,8 +25,9 @@ pub struct RunArgs {
     /// Print one JSON object per scenario instead of text.
     #[arg(long)]
     json: bool,
-    /// Also run each scenario's declared mutants and check they break exactly as declared.
-    #[arg(long)]
+    /// Also run each scenario's declared mutants and check they break exactly as declared
+    /// (not with --policy, which replaces every scenario's own policy).
+    #[arg(long, conflicts_with = "policy")]
     mutants: bool,
     /// Print only the verdict table.
     #[arg(long, short)]

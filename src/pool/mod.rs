@@ -1,9 +1,11 @@
 //! One provider's pool of keys: their states and the selection index.
 //!
-//! Selection never scans the pool: ready keys live in an ordered set (by priority rank, or by
-//! use count for `least_used`), benched and disabled keys wait in a min-heap keyed by the
-//! time they come back. With 100,000 keys and most of them benched, picking a key costs
-//! O(log n) plus the keys this request already tried.
+//! Selection never scans the pool. Each strategy keeps only the index it reads: ready keys as
+//! bits by priority rank (`fill_first`, `round_robin`), bitmaps by rank per use count
+//! (`least_used`), or an index array (`random`); benched and disabled keys wait in two heaps
+//! of wake-up times, near and far ([`wake::Wakeups`]). With 100,000 keys and most of them
+//! benched, picking a key costs a word scan of the rank bits plus the keys this request
+//! already tried.
 
 use crate::class::Class;
 use rand::Rng;

@@ -136,7 +136,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             strip_location(&e.to_string()),
         ));
     }
-    validate(&sc, text).map_err(|(field, message)| {
+    validate(&sc).map_err(|(field, message)| {
         let line = find_line(text, &field, &message);
         err(line, None, Some(field), message)
     })?;
@@ -161,7 +161,7 @@ fn find_line(text: &str, _field: &str, message: &str) -> Option<usize> {
 
 type Invalid = (String, String);
 
-fn validate(sc: &Scenario, _text: &str) -> Result<(), Invalid> {
+fn validate(sc: &Scenario) -> Result<(), Invalid> {
     if sc.name.trim().is_empty() {
         return Err(("name".into(), "must not be empty".into()));
     }
