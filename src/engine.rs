@@ -756,7 +756,23 @@ impl Engine {
                 keys.push((prov.base + k, prov.pool.state(k)));
             }
         }
-        let class = class.unwrap_or(earliest.map_or(Class::ServerError, |e| e.1));
+        // No key will ever be ready again: with probing off, disabled keys say why (a
+        // credential failed), not a server error.
+        let never = || {
+            if keys.iter().any(|(_, s)| {
+                matches!(
+                    s,
+                    KeyState::Disabled { .. }
+                        | KeyState::ProbeDue { .. }
+                        | KeyState::Probing { .. }
+                )
+            }) {
+                Class::Auth
+            } else {
+                Class::ServerError
+            }
+        };
+        let class = class.unwrap_or_else(|| earliest.map_or_else(never, |e| e.1));
         let class = match self.policy.pool_exhausted_class {
             Some(c) if no_attempt => c,
             _ => class,

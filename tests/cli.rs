@@ -111,6 +111,13 @@ fn malformed_scenarios_exit_2_naming_file_and_place() {
         ),
         ("not-json.json", b"name: yaml?".to_vec(), "not-json.json:1"),
         (
+            "same-secret.json",
+            br#"{"name":"dup","providers":[{"name":"a","keys":[{"label":"k1","secret":"sk-same-1234"}]},
+                {"name":"b","keys":[{"label":"k2","secret":"sk-same-1234"}]}],"workload":{"at_ms":[0]}}"#
+                .to_vec(),
+            "the same secret as key `k1`",
+        ),
+        (
             "absurd-backoff.json",
             good.replacen(
                 "\"workload\"",
@@ -152,6 +159,10 @@ fn malformed_scenarios_exit_2_naming_file_and_place() {
         );
         assert!(t.contains(needle), "{name}: expected `{needle}` in: {t}");
         assert!(!t.contains("panicked"), "{name}: {t}");
+        assert!(
+            !t.contains("sk-same-1234"),
+            "{name}: a secret in the output: {t}"
+        );
     }
 }
 

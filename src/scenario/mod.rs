@@ -175,6 +175,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         ));
     }
     let mut labels: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut secrets: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let mut pnames: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (pi, p) in sc.providers.iter().enumerate() {
         if pnames.contains(&p.name.as_str()) {
@@ -202,6 +203,16 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
                 ));
             }
             labels.insert(&k.label);
+            // The same secret twice is the same account paid twice, not two keys: refuse it,
+            // naming the labels (never the secret).
+            if let Some(secret) = k.secret.as_deref() {
+                if let Some(first) = secrets.insert(secret, &k.label) {
+                    return Err((
+                        format!("{at}.secret"),
+                        format!("the same secret as key `{first}`: one key, listed twice"),
+                    ));
+                }
+            }
             for (si, s) in k.script.iter().enumerate() {
                 build_step(s, sc.latency_ms)
                     .map_err(|(f, m)| (format!("{at}.script[{si}]{f}"), m))?;
