@@ -613,19 +613,6 @@ pub fn check_trace(data: &[u8]) -> Result<(), String> {
     use crate::policy::Policy;
     use crate::pool::{PoolKey, Strategy};
     use crate::trace::{Decision, Event, WaitKind};
-    const CLASSES: [Class; 11] = [
-        Class::Success,
-        Class::RateLimit,
-        Class::QuotaExhausted,
-        Class::Auth,
-        Class::Overloaded,
-        Class::ServerError,
-        Class::ContentPolicy,
-        Class::ContextOverflow,
-        Class::BadRequest,
-        Class::Cancelled,
-        Class::EmptySuccess,
-    ];
     let mut u = Unstructured::new(data);
     let mut events = Vec::new();
     // Small ids mostly (keys 0..8 of a chain of 6; providers 0..3 of 2), now and then any.
@@ -641,7 +628,7 @@ pub fn check_trace(data: &[u8]) -> Result<(), String> {
         let key = small(&mut u, 7);
         let provider = small(&mut u, 2);
         let attempt = small(&mut u, 5);
-        let class = CLASSES[u.int_in_range(0..=10usize).unwrap_or(0)];
+        let class = Class::ALL[u.int_in_range(0..=10usize).unwrap_or(0)];
         let until = t.saturating_add(u.int_in_range(0..=4_000_000u64).unwrap_or(0));
         let e = match u.int_in_range(0..=7u8).unwrap_or(0) {
             0 => Event::RequestStart { t, req, provider },

@@ -5,11 +5,12 @@
 
 use std::path::Path;
 
-#[test]
-fn fuzz_seeds_and_saved_crashes_hold_the_properties() {
+/// Runs `check` on every file of the target's seeds and saved crashes, in name order; returns
+/// how many were replayed.
+fn replay(target: &str, check: impl Fn(&[u8]) -> Result<(), String>) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
-    for dir in ["seeds/classifier", "regressions/classifier"] {
+    for dir in [format!("seeds/{target}"), format!("regressions/{target}")] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
@@ -20,56 +21,31 @@ fn fuzz_seeds_and_saved_crashes_hold_the_properties() {
         files.sort();
         for f in files {
             let data = std::fs::read(&f).unwrap();
-            let case = keypool::fuzzing::case_from_bytes(&data);
-            if let Err(e) = keypool::fuzzing::check(&case) {
+            if let Err(e) = check(&data) {
                 panic!("{}: {e}", f.display());
             }
             n += 1;
         }
     }
+    n
+}
+
+#[test]
+fn fuzz_seeds_and_saved_crashes_hold_the_properties() {
+    let n = replay("classifier", |data| {
+        keypool::fuzzing::check(&keypool::fuzzing::case_from_bytes(data)).map(|_| ())
+    });
     assert!(n >= 47, "only {n} inputs replayed");
 }
 
 #[test]
 fn serve_request_seeds_and_saved_crashes_hold_the_properties() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut n = 0;
-    for dir in ["seeds/serve_request", "regressions/serve_request"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for f in entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-        {
-            let data = std::fs::read(&f).unwrap();
-            if let Err(e) = keypool::fuzzing::check_request(&data) {
-                panic!("{}: {e}", f.display());
-            }
-            n += 1;
-        }
-    }
+    let n = replay("serve_request", keypool::fuzzing::check_request);
     assert!(n >= 4, "only {n} inputs replayed");
 }
 
 #[test]
 fn trace_seeds_and_saved_crashes_hold_the_properties() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut n = 0;
-    for dir in ["seeds/trace", "regressions/trace"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for f in entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-        {
-            let data = std::fs::read(&f).unwrap();
-            if let Err(e) = keypool::fuzzing::check_trace(&data) {
-                panic!("{}: {e}", f.display());
-            }
-            n += 1;
-        }
-    }
+    let n = replay("trace", keypool::fuzzing::check_trace);
     assert!(n >= 9, "only {n} inputs replayed");
 }
