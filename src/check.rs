@@ -20,6 +20,9 @@ pub struct ScenarioRun {
     pub out: SimOutput,
     /// Broken invariants and expectations.
     pub violations: Vec<Violation>,
+    /// Violations the scenario declares its own policy makes (`expect.violates`): expected,
+    /// so not in `violations`, but shown as evidence.
+    pub declared: Vec<Violation>,
 }
 
 impl ScenarioRun {
@@ -56,6 +59,24 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
         .map(String::as_str)
         .collect();
     violations.retain(|v| !skip.contains(&v.invariant));
+    let mut declared = Vec::new();
+    if preset.is_none() && !sc.expect.violates.is_empty() {
+        let named: BTreeSet<&str> = sc.expect.violates.iter().map(String::as_str).collect();
+        let happened: BTreeSet<&str> = violations.iter().map(|v| v.invariant).collect();
+        let missing: Vec<&str> = named.difference(&happened).copied().collect();
+        (declared, violations) = violations
+            .into_iter()
+            .partition(|v| named.contains(v.invariant));
+        for m in missing {
+            violations.push(Violation {
+                invariant: "expect",
+                req: None,
+                attempt: None,
+                t: None,
+                message: format!("`{m}` is declared broken (expect.violates) but held"),
+            });
+        }
+    }
     let mut preset = preset.map(str::to_owned).unwrap_or_else(|| {
         sc.policy
             .as_ref()
@@ -78,6 +99,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
         world,
         out,
         violations,
+        declared,
     };
     // The only text a rendered trace holds beyond fixed words and numbers is these names
     // (events are plain data), so checking them checks every line of the trace.
@@ -486,4 +508,45 @@ pub fn run_mutant(sc: &Scenario, name: &str) -> Result<MutantVerdict, String> {
 /// Runs every mutant the scenario declares.
 pub fn run_mutants(sc: &Scenario) -> Result<Vec<MutantVerdict>, String> {
     sc.mutants.keys().map(|name| run_mutant(sc, name)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One key answering 401 forever under hermes: the key is benched, not disabled, and
+    /// called again when the bench ends (`disabled_key_probing` breaks).
+    fn hermes_401(violates: &str) -> Scenario {
+        let text = format!(
+            r#"{{"name": "t", "providers": [{{"name": "p", "keys": [
+                {{"label": "k1", "script": ["openai.invalid_key"]}}, {{"label": "k2"}}]}}],
+              "policy": {{"preset": "hermes"}}, "workload": {{"at_ms": [0, 301000]}},
+              "expect": {{"violates": [{violates}]}}}}"#
+        );
+        scenario::parse(&text, "t.json").unwrap()
+    }
+
+    #[test]
+    fn declared_violations_must_happen_exactly() {
+        let run = run(&hermes_401(r#""disabled_key_probing""#), None).unwrap();
+        assert!(run.violations.is_empty(), "{:?}", run.violations);
+        assert!(run
+            .declared
+            .iter()
+            .all(|v| v.invariant == "disabled_key_probing"));
+        assert!(!run.declared.is_empty());
+        // Declared but held: a failure of its own.
+        let both = r#""disabled_key_probing", "pool_walk_complete""#;
+        let run = super::run(&hermes_401(both), None).unwrap();
+        assert_eq!(run.broken().into_iter().collect::<Vec<_>>(), ["expect"]);
+        // Broken but undeclared: still a violation.
+        let run = super::run(&hermes_401(""), None).unwrap();
+        assert_eq!(
+            run.broken().into_iter().collect::<Vec<_>>(),
+            ["disabled_key_probing"]
+        );
+        // A mutant run is judged without the scenario's own declaration.
+        let run = super::run(&hermes_401(r#""disabled_key_probing""#), Some("reference")).unwrap();
+        assert!(run.declared.is_empty() && run.violations.is_empty());
+    }
 }

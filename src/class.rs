@@ -155,6 +155,9 @@ pub struct Verdict {
     pub class: Class,
     /// The wait the upstream asked for, in milliseconds; `None` when it gave none.
     pub retry_after_ms: Option<u64>,
+    /// The wait came from a `retry-after` or `retry-after-ms` header (not the body or a
+    /// provider's reset headers).
+    pub retry_after_in_header: bool,
     /// The rule that decided the class, for `--explain` and traces.
     pub reason: &'static str,
     /// The reply was HTTP 2xx but carried a failure (a "soft" failure).
@@ -169,6 +172,7 @@ impl Verdict {
         Verdict {
             class,
             retry_after_ms: None,
+            retry_after_in_header: false,
             reason,
             soft: false,
             partial_output: false,

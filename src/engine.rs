@@ -10,8 +10,8 @@
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
-    Attribution, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode, SoftFailures,
-    StatusAction,
+    Attribution, Jitter, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode,
+    RetryAfterSource, SoftFailures, StatusAction,
 };
 use crate::pool::{KeyState, Pool, PoolKey, Strategy};
 use crate::reply::Reply;
@@ -133,7 +133,8 @@ struct Req {
     first_ra: Option<u64>,
     in_flight: Option<Send>,
     retry_same: Option<u32>,
-    retried_first: Vec<u32>,
+    /// The key a `retry_same_key_first` retry went back to: its next failure rotates.
+    same_retried: Option<u32>,
     /// The request stopped on this request fault: only fallbacks for this class may take it.
     fault: Option<Class>,
     done: bool,
@@ -294,7 +295,7 @@ impl Engine {
             first_ra: None,
             in_flight: None,
             retry_same: None,
-            retried_first: self.spare.pop().unwrap_or_default(),
+            same_retried: None,
             fault: None,
             done: false,
         });
@@ -349,9 +350,13 @@ impl Engine {
         }
         let soft_retry_same =
             is_2xx && class != Class::Success && pol.soft_failures == SoftFailures::RetrySame;
+        let heard = match pol.retry_after_source {
+            RetryAfterSource::Any => v.retry_after_ms,
+            RetryAfterSource::Header => v.retry_after_ms.filter(|_| v.retry_after_in_header),
+        };
         let ra = match (pol.retry_after, self.reqs[req as usize].first_ra) {
-            (RetryAfterMode::FirstOnly, Some(first)) if v.retry_after_ms.is_some() => Some(first),
-            _ => v.retry_after_ms,
+            (RetryAfterMode::FirstOnly, Some(first)) if heard.is_some() => Some(first),
+            _ => heard,
         };
         let treated_as = (class != v.class).then_some(class);
         self.emit(Event::Reply {
@@ -371,7 +376,7 @@ impl Engine {
             let r = &mut self.reqs[req as usize];
             r.last_class = Some(class);
             if r.first_ra.is_none() {
-                r.first_ra = v.retry_after_ms;
+                r.first_ra = heard;
             }
             if !r.tried.contains(&send.key) {
                 r.tried.push(send.key);
@@ -398,6 +403,15 @@ impl Engine {
                 req,
                 attempt: send.attempt,
             });
+        }
+        // The first failure on a key retries that key after a back-off; the key is benched
+        // only if it fails again (hermes-agent's 429 handling).
+        if rule.request == RequestAction::Rotate
+            && self.policy.retry_same_key_first.contains(&class)
+            && self.reqs[req as usize].same_retried != Some(send.key)
+        {
+            self.reqs[req as usize].same_retried = Some(send.key);
+            return self.retry(req, now, Some(send.key), ra);
         }
         let target = match self.policy.attribution {
             Attribution::ServingKey => send.key,
@@ -461,25 +475,10 @@ impl Engine {
         match rule.request {
             RequestAction::Done => self.succeed(req, now),
             RequestAction::Rotate => {
-                if self.policy.retry_same_key_first.contains(&class)
-                    && !self.reqs[req as usize].retried_first.contains(&send.key)
-                {
-                    let retries = {
-                        let r = &mut self.reqs[req as usize];
-                        r.retried_first.push(send.key);
-                        r.retries += 1;
-                        r.retries
-                    };
-                    if retries <= self.policy.max_retries {
-                        self.reqs[req as usize].retry_same = Some(send.key);
-                        self.decide(req, now, Decision::RetrySame, None);
-                        return self.next(req, now);
-                    }
-                    return self.leave_provider(req, now, class);
-                }
+                let limit = self.policy.retry_limit();
                 if self.policy.rotation_costs_retry {
                     let r = &mut self.reqs[req as usize];
-                    if r.retries >= self.policy.max_retries {
+                    if r.retries >= limit {
                         return self.leave_provider(req, now, class);
                     }
                     r.retries += 1;
@@ -535,7 +534,7 @@ impl Engine {
     /// Back off (or honour `ra`) and try again, on `same` key or another.
     fn retry(&mut self, req: ReqId, now: u64, same: Option<u32>, ra: Option<u64>) -> Step {
         let n = self.reqs[req as usize].retries;
-        if n >= self.policy.max_retries {
+        if n >= self.policy.retry_limit() {
             let c = self.reqs[req as usize]
                 .last_class
                 .unwrap_or(Class::ServerError);
@@ -580,7 +579,10 @@ impl Engine {
         // base / 100 * pct cannot overflow (pct <= 100), whatever a policy says.
         let most = base / 100 * pct + base % 100 * pct / 100;
         let cut = self.rng.random_range(0..=most);
-        base - cut
+        match self.policy.backoff.jitter {
+            Jitter::Subtract => base - cut,
+            Jitter::Add => base.saturating_add(cut),
+        }
     }
 
     /// Picks the next key, or waits, falls back or fails.
@@ -605,7 +607,9 @@ impl Engine {
             } else {
                 let exclude = &mut self.exclude;
                 exclude.clear();
-                exclude.extend_from_slice(&r.tried);
+                if self.policy.avoid_tried {
+                    exclude.extend_from_slice(&r.tried);
+                }
                 exclude.extend_from_slice(&r.banned);
                 let first = prov.pool.select(now, exclude, r.rr_start, &mut self.rng);
                 if first.is_none() && r.allow_tried {
@@ -646,7 +650,7 @@ impl Engine {
                     let r = &self.reqs[req as usize];
                     if t.saturating_sub(now) <= self.policy.max_wait_ms
                         && t <= r.deadline
-                        && r.retries < self.policy.max_retries
+                        && r.retries < self.policy.retry_limit()
                     {
                         let r = &mut self.reqs[req as usize];
                         r.retries += 1;
@@ -798,11 +802,7 @@ impl Engine {
         r.done = true;
         let attempts = r.attempts;
         // An ended request never reads its key lists again (`next` stops at `done`).
-        for mut v in [
-            std::mem::take(&mut r.tried),
-            std::mem::take(&mut r.banned),
-            std::mem::take(&mut r.retried_first),
-        ] {
+        for mut v in [std::mem::take(&mut r.tried), std::mem::take(&mut r.banned)] {
             if v.capacity() > 0 {
                 v.clear();
                 self.spare.push(v);
@@ -1134,5 +1134,157 @@ mod tests {
         let s = send(e.start(0));
         // Any step is fine; what matters is no overflow panic in debug builds.
         let _ = e.on_reply(s.req, 0, &Reply::new(500, ""));
+    }
+
+    /// Drives one request to its end, answering each key by `answer(key)`; returns the keys
+    /// called and the outcome.
+    fn walk(e: &mut Engine, answer: impl Fn(u32) -> Reply) -> (Vec<u32>, Outcome) {
+        let mut called = Vec::new();
+        let mut step = e.start(0);
+        loop {
+            step = match step {
+                Step::Send(s) => {
+                    called.push(s.key);
+                    e.on_reply(s.req, 0, &answer(s.key))
+                }
+                Step::Wait { req, until } => e.on_wake(req, until),
+                Step::Done(o) => return (called, o),
+            };
+        }
+    }
+
+    #[test]
+    fn a_same_key_first_retry_calls_the_same_key_then_benches_it() {
+        // The bug this guards: the key was benched before the same-key branch ran, so the
+        // "retry" waited for the bench and then moved on.
+        let policy = Policy {
+            retry_same_key_first: vec![Class::RateLimit],
+            ..Policy::default()
+        };
+        let mut e = one(3, policy);
+        let (called, o) = walk(&mut e, |k| {
+            if k < 2 {
+                rate_limited()
+            } else {
+                Reply::new(200, OK)
+            }
+        });
+        assert_eq!(called, [0, 0, 1, 1, 2]);
+        assert!(o.success);
+        let benched: Vec<u32> = e
+            .trace()
+            .iter()
+            .filter_map(|ev| match ev {
+                Event::Bench { key, .. } => Some(*key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(benched, [0, 1], "benched only after the second failure");
+    }
+
+    #[test]
+    fn counting_failures_ends_at_the_budget() {
+        let mut policy = crate::policy::preset("hermes").unwrap();
+        policy.max_retries = 3;
+        let mut e = one(10, policy);
+        let (called, o) = walk(&mut e, |k| {
+            if k < 9 {
+                rate_limited()
+            } else {
+                Reply::new(200, OK)
+            }
+        });
+        assert_eq!(
+            called,
+            [0, 0, 1, 1, 2],
+            "hermes: the third counted failure ends it"
+        );
+        assert!(!o.success);
+    }
+
+    #[test]
+    fn added_jitter_waits_at_least_the_backoff() {
+        let mut policy = Policy::default();
+        policy.backoff = crate::policy::Backoff {
+            base_ms: 2_000,
+            factor: 2,
+            cap_ms: 60_000,
+            jitter_pct: 50,
+            jitter: Jitter::Add,
+        };
+        for seed in 0..50 {
+            let spec = ProviderSpec {
+                name: "p".into(),
+                keys: keys(1, None),
+                strategy: Strategy::FillFirst,
+                fallback_for: None,
+            };
+            let mut e = Engine::new(vec![spec], policy.clone(), seed);
+            let s = send(e.start(0));
+            let Step::Wait { until, .. } = e.on_reply(s.req, 0, &Reply::new(500, "")) else {
+                panic!("a 500 backs off")
+            };
+            assert!((2_000..=3_000).contains(&until), "{until}");
+            let s = send(e.on_wake(0, until));
+            let Step::Wait { until: u2, .. } = e.on_reply(s.req, until, &Reply::new(500, ""))
+            else {
+                panic!("a second 500 backs off")
+            };
+            assert!((4_000..=6_000).contains(&(u2 - until)), "{}", u2 - until);
+        }
+    }
+
+    #[test]
+    fn a_header_only_policy_ignores_the_wait_in_the_body() {
+        let body = r#"{"error":{"message":"Rate limit reached. Please try again in 20s.","code":"rate_limit_exceeded"}}"#;
+        for (source, until) in [
+            (RetryAfterSource::Any, 20_000),
+            (RetryAfterSource::Header, 500),
+        ] {
+            let mut policy = Policy {
+                retry_after_source: source,
+                retry_after_holds_key: false,
+                ..Policy::default()
+            };
+            policy.backoff.jitter_pct = 0;
+            policy.rules.rate_limit.request = RequestAction::RetrySame;
+            policy.rules.rate_limit.key = KeyAction::None;
+            let mut e = one(1, policy);
+            let s = send(e.start(0));
+            let step = e.on_reply(s.req, 0, &Reply::new(429, body));
+            assert_eq!(step, Step::Wait { req: 0, until }, "{source:?}");
+        }
+        // A header is heard either way.
+        let policy = Policy {
+            retry_after_source: RetryAfterSource::Header,
+            ..Policy::default()
+        };
+        let mut e = one(1, policy);
+        let s = send(e.start(0));
+        let r = Reply::new(429, body).header("retry-after", "3");
+        assert_eq!(
+            e.on_reply(s.req, 0, &r),
+            Step::Wait {
+                req: 0,
+                until: 3_000
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_tried_set_the_strategy_alone_chooses() {
+        // k1 fails with a server error; the retry goes back to k1 (fill_first) instead of k2.
+        for (avoid, second) in [(true, 1), (false, 0)] {
+            let policy = Policy {
+                avoid_tried: avoid,
+                ..Policy::default()
+            };
+            let mut e = one(2, policy);
+            let s = send(e.start(0));
+            let Step::Wait { until, .. } = e.on_reply(s.req, 0, &Reply::new(500, "")) else {
+                panic!("a 500 backs off")
+            };
+            assert_eq!(send(e.on_wake(0, until)).key, second, "avoid_tried {avoid}");
+        }
     }
 }

@@ -103,18 +103,21 @@ fn classify_reply<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict
         } else {
             by_status(reply.status)
         };
-        return Verdict {
-            class,
-            // A success has no wait, whatever its headers say.
-            retry_after_ms: if reply.headers.is_empty() || class == Class::EmptySuccess {
-                None
+        // A success has no wait, whatever its headers say.
+        let (retry_after_ms, retry_after_in_header) =
+            if reply.headers.is_empty() || class == Class::EmptySuccess {
+                (None, false)
             } else {
                 retry_after::retry_after(
                     reply,
                     &BodyHints::default(),
                     matches!(class, Class::RateLimit | Class::QuotaExhausted),
                 )
-            },
+            };
+        return Verdict {
+            class,
+            retry_after_ms,
+            retry_after_in_header,
             reason,
             soft: is_2xx(reply.status),
             partial_output: false,
@@ -129,18 +132,20 @@ fn classify_reply<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict
     } else {
         classify_body(reply, body, fast)
     };
-    let retry_after_ms = if class == Class::Success || class == Class::EmptySuccess {
-        None
-    } else {
-        retry_after::retry_after(
-            reply,
-            &hints,
-            matches!(class, Class::RateLimit | Class::QuotaExhausted),
-        )
-    };
+    let (retry_after_ms, retry_after_in_header) =
+        if class == Class::Success || class == Class::EmptySuccess {
+            (None, false)
+        } else {
+            retry_after::retry_after(
+                reply,
+                &hints,
+                matches!(class, Class::RateLimit | Class::QuotaExhausted),
+            )
+        };
     Verdict {
         class,
         retry_after_ms,
+        retry_after_in_header,
         reason,
         soft: is_2xx(reply.status) && class != Class::Success,
         partial_output: partial && class != Class::Success,

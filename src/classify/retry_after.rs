@@ -111,27 +111,47 @@ fn window_hours(w: &str) -> Option<u64> {
 ///
 /// `provider_resets` says whether the class may use provider reset headers (rate limits and
 /// quotas only: a reset header on an overload says nothing about the overload).
+///
+/// The second value says the wait came from the `retry-after` / `retry-after-ms` headers (the
+/// only source some gateways read).
 pub(crate) fn retry_after<H: AsRef<str>>(
     reply: &ReplyRef<'_, H>,
     hints: &BodyHints,
     provider_resets: bool,
-) -> Option<u64> {
+) -> (Option<u64>, bool) {
+    let date = reply.header_value("date").and_then(parse_http_date);
+    if let Some(ms) = header_wait(reply, date) {
+        return (Some(ms), true);
+    }
+    (
+        body_or_reset_wait(reply, hints, provider_resets, date),
+        false,
+    )
+}
+
+/// The `retry-after-ms` or `retry-after` header (seconds, or an HTTP date against `date`).
+fn header_wait<H: AsRef<str>>(reply: &ReplyRef<'_, H>, date: Option<i64>) -> Option<u64> {
     if let Some(v) = reply.header_value("retry-after-ms") {
         if let Some(ms) = v.trim().parse::<f64>().ok().and_then(clamp_ms) {
             return Some(ms);
         }
     }
-    let date = reply.header_value("date").and_then(parse_http_date);
-    if let Some(v) = reply.header_value("retry-after") {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<f64>() {
-            if let Some(ms) = secs_to_ms(secs) {
-                return Some(ms);
-            }
-        } else if let (Some(at), Some(now)) = (parse_http_date(v), date) {
-            return Some((at - now).max(0) as u64).map(|m| m.min(MAX_RETRY_AFTER_MS));
-        }
+    let v = reply.header_value("retry-after")?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        secs_to_ms(secs)
+    } else if let (Some(at), Some(now)) = (parse_http_date(v), date) {
+        Some(((at - now).max(0) as u64).min(MAX_RETRY_AFTER_MS))
+    } else {
+        None
     }
+}
+
+fn body_or_reset_wait<H: AsRef<str>>(
+    reply: &ReplyRef<'_, H>,
+    hints: &BodyHints,
+    provider_resets: bool,
+    date: Option<i64>,
+) -> Option<u64> {
     // Body: the message is preferred when it is a more precise form of the same wait.
     match (hints.message_ms, hints.field_ms) {
         (Some(m), Some(f)) => {
@@ -586,19 +606,26 @@ mod tests {
             .header("retry-after-ms", "250")
             .header("retry-after", "3");
         assert_eq!(
-            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            retry_after(&r.as_ref(), &BodyHints::default(), true).0,
             Some(250)
+        );
+        assert!(
+            retry_after(&r.as_ref(), &BodyHints::default(), true).1,
+            "from a header"
         );
         let r = Reply::new(429, "")
             .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
             .header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
         assert_eq!(
-            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            retry_after(&r.as_ref(), &BodyHints::default(), true).0,
             Some(60000)
         );
         // Without a date header an absolute time is not guessed.
         let r = Reply::new(429, "").header("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT");
-        assert_eq!(retry_after(&r.as_ref(), &BodyHints::default(), true), None);
+        assert_eq!(
+            retry_after(&r.as_ref(), &BodyHints::default(), true).0,
+            None
+        );
     }
 
     #[test]
@@ -613,7 +640,7 @@ mod tests {
             "",
         ] {
             let r = Reply::new(429, "").header("retry-after", v);
-            let got = retry_after(&r.as_ref(), &BodyHints::default(), true);
+            let got = retry_after(&r.as_ref(), &BodyHints::default(), true).0;
             assert!(
                 got.is_none_or(|ms| ms <= MAX_RETRY_AFTER_MS),
                 "{v} -> {got:?}"
@@ -629,9 +656,16 @@ mod tests {
             .header("x-ratelimit-remaining-tokens", "0")
             .header("x-ratelimit-reset-tokens", "1m2s");
         assert_eq!(
-            retry_after(&r.as_ref(), &BodyHints::default(), true),
+            retry_after(&r.as_ref(), &BodyHints::default(), true).0,
             Some(62000)
         );
-        assert_eq!(retry_after(&r.as_ref(), &BodyHints::default(), false), None);
+        assert!(
+            !retry_after(&r.as_ref(), &BodyHints::default(), true).1,
+            "a reset is no retry-after"
+        );
+        assert_eq!(
+            retry_after(&r.as_ref(), &BodyHints::default(), false).0,
+            None
+        );
     }
 }

@@ -152,6 +152,9 @@ pub fn run(a: RunArgs) -> i32 {
             for v in &run.violations {
                 println!("  ✗ {v}");
             }
+            for v in &run.declared {
+                println!("  ~ declared: {v}");
+            }
             for l in &mutant_lines {
                 println!("{l}");
             }
@@ -198,11 +201,12 @@ fn write_trace(out: &mut impl Write, name: &str, run: &ScenarioRun) {
 }
 
 fn json_result(name: &str, run: &ScenarioRun, ok: bool) -> serde_json::Value {
-    let violations: Vec<serde_json::Value> = run
-        .violations
-        .iter()
-        .map(|v| serde_json::json!({"invariant": v.invariant, "req": v.req, "attempt": v.attempt, "t": v.t, "message": v.message}))
-        .collect();
+    let list = |vs: &[keypool::invariants::Violation]| -> Vec<serde_json::Value> {
+        vs.iter()
+            .map(|v| serde_json::json!({"invariant": v.invariant, "req": v.req, "attempt": v.attempt, "t": v.t, "message": v.message}))
+            .collect()
+    };
+    let (violations, declared) = (list(&run.violations), list(&run.declared));
     let outcomes: Vec<serde_json::Value> = run
         .out
         .outcomes
@@ -212,7 +216,7 @@ fn json_result(name: &str, run: &ScenarioRun, ok: bool) -> serde_json::Value {
             None => serde_json::json!({"outcome": "never_ended"}),
         })
         .collect();
-    serde_json::json!({"scenario": name, "preset": run.preset, "ok": ok, "violations": violations, "requests": outcomes})
+    serde_json::json!({"scenario": name, "preset": run.preset, "ok": ok, "violations": violations, "declared": declared, "requests": outcomes})
 }
 
 fn print_table(rows: &[Row]) {

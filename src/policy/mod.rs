@@ -128,8 +128,20 @@ impl Rules {
     }
 }
 
-/// Backoff between retries: `base_ms × factor^n`, capped, minus up to `jitter_pct` % from the
-/// seeded RNG. A retry-after, when given, replaces it.
+/// Which way the random part of a backoff goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Up to `jitter_pct` % is taken off (the reference: never waits longer than the backoff).
+    #[default]
+    Subtract,
+    /// Up to `jitter_pct` % is added on top (hermes-agent: 2–3 s, then 4–6 s).
+    Add,
+}
+
+/// Backoff between retries: `base_ms × factor^n`, capped, then up to `jitter_pct` % taken off
+/// (or added, `jitter: "add"`) from the seeded RNG. A retry-after, when given, replaces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
@@ -140,8 +152,10 @@ pub struct Backoff {
     pub factor: u64,
     /// Longest delay (ms).
     pub cap_ms: u64,
-    /// Up to this percentage is taken off at random.
+    /// Up to this percentage is taken off (or added) at random.
     pub jitter_pct: u8,
+    /// Whether the jitter is taken off or added.
+    pub jitter: Jitter,
 }
 
 impl Default for Backoff {
@@ -151,6 +165,7 @@ impl Default for Backoff {
             factor: 2,
             cap_ms: 30_000,
             jitter_pct: 20,
+            jitter: Jitter::Subtract,
         }
     }
 }
@@ -186,6 +201,34 @@ pub enum RetryAfterMode {
     Latest,
     /// The first one of the request, reused for every later wait (LiteLLM #20722).
     FirstOnly,
+}
+
+/// Where a request's wait may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfterSource {
+    /// Everything the classifier reads: headers, body fields, the message's own words.
+    #[default]
+    Any,
+    /// Only the `retry-after` and `retry-after-ms` headers: LiteLLM and hermes-agent both
+    /// ignore "Please try again in 20s" in a body (measured).
+    Header,
+}
+
+/// What `max_retries` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RetryCounting {
+    /// Waits: a request may back off (or wait for a benched key) `max_retries` times per
+    /// provider.
+    #[default]
+    Waits,
+    /// Counted failures, hermes-agent's way: the failure that brings the count to
+    /// `max_retries` ends the request, so it waits at most `max_retries - 1` times
+    /// (`api_max_retries: 3` gives `k1 k1 k2 k2 k3`, measured).
+    Failures,
 }
 
 /// What to do with a retry-after longer than `max_wait_ms`.
@@ -280,9 +323,17 @@ pub struct Policy {
     pub report_ready_time: bool,
     /// A request that found no ready key reports this class instead of the benches' reason.
     pub pool_exhausted_class: Option<Class>,
-    /// Classes whose first reply on a key retries that key at once, counting a retry,
-    /// before rotating (hermes-agent #16830).
+    /// Classes (whose rule rotates) that first retry the failing key after a back-off,
+    /// counting a retry, and only bench it and rotate when it fails again (hermes-agent:
+    /// `k1 k1 k2 k2 k3`; #16830).
     pub retry_same_key_first: Vec<Class>,
+    /// What `max_retries` counts.
+    pub retry_counting: RetryCounting,
+    /// Where a wait may come from.
+    pub retry_after_source: RetryAfterSource,
+    /// A request prefers keys it has not tried yet. Off (hermes-agent): the strategy alone
+    /// chooses, so a tried key whose short bench ended is picked again ahead of untried ones.
+    pub avoid_tried: bool,
     /// Status codes acted on before the body is read (`"402": "stop"`).
     pub status_actions: BTreeMap<u16, StatusAction>,
     /// Status codes whose class is taken from the status alone (`"429": "rate_limit"`).
@@ -323,6 +374,9 @@ impl Default for Policy {
             report_ready_time: true,
             pool_exhausted_class: None,
             retry_same_key_first: Vec::new(),
+            retry_counting: RetryCounting::Waits,
+            retry_after_source: RetryAfterSource::Any,
+            avoid_tried: true,
             status_actions: BTreeMap::new(),
             status_classes: BTreeMap::new(),
             soft_failures: SoftFailures::Parity,
@@ -420,6 +474,22 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// How many waits a request may make per provider (see [`RetryCounting`]).
+    ///
+    /// ```
+    /// let mut p = keypool::policy::Policy::default();
+    /// p.max_retries = 3;
+    /// assert_eq!(p.retry_limit(), 3);
+    /// p.retry_counting = keypool::policy::RetryCounting::Failures;
+    /// assert_eq!(p.retry_limit(), 2);
+    /// ```
+    pub fn retry_limit(&self) -> u32 {
+        match self.retry_counting {
+            RetryCounting::Waits => self.max_retries,
+            RetryCounting::Failures => self.max_retries.saturating_sub(1),
+        }
     }
 
     /// The backoff before retry number `n` (0-based), before jitter.

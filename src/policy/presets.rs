@@ -37,7 +37,7 @@ const PRESETS: &[PresetInfo] = &[
     PresetInfo {
         name: "litellm",
         summary: "LiteLLM Router: retries = rotations (keys tried = 1 + num_retries), 5 s cooldown for every key error, 402 never rotated, fails at once when all keys cool down",
-        source: "LiteLLM 1.106.x, measured black-box (docs/conform.md)",
+        source: "LiteLLM 1.106.x, measured black-box (docs/gateways.md)",
         build: |p| {
             p.max_retries = 2;
             p.rotation_costs_retry = true;
@@ -53,18 +53,32 @@ const PRESETS: &[PresetInfo] = &[
     },
     PresetInfo {
         name: "hermes",
-        summary: "hermes-agent credential pool: first 429 retries the same key, 200 `failed` backs off in place, 1 h quota / 5 min auth exhaustion, per-session round robin",
-        source: "hermes-agent 0.19.x, measured black-box (docs/conform.md); issues #16830, #24159, #22212, #14631, #32849",
+        summary: "hermes-agent credential pool: a 429 retries the same key once after a 2-3 s back-off, then benches it an hour; 402/401 rotate free; the third counted failure ends the request; only the retry-after header is read",
+        source: "hermes-agent 0.19.x, measured black-box (docs/gateways.md); issues #16830, #24159, #22212, #14631, #32849",
         build: |p| {
+            // api_max_retries 3: the third counted failure ends the request.
             p.max_retries = 3;
+            p.retry_counting = RetryCounting::Failures;
+            // 429 is a rate limit whatever the body says (insufficient_quota included).
+            p.status_classes.insert(429, Class::RateLimit);
+            // k1 k1 k2 k2 k3: back off, same key, then "exhausted" for an hour.
             p.retry_same_key_first = vec![Class::RateLimit];
-            p.soft_failures = SoftFailures::RetrySame;
+            p.rules.rate_limit = bench(3_600_000, RequestAction::Rotate);
             p.rules.quota_exhausted = bench(3_600_000, RequestAction::Rotate);
             p.rules.auth = bench(300_000, RequestAction::Rotate);
+            // Its classifier calls a refusal a format error that may fall back.
+            p.rules.content_policy = none(RequestAction::Fallback);
+            p.soft_failures = SoftFailures::RetrySame;
+            // A Retry-After header sets the back-off and the exhaustion window; body text
+            // ("try again in 20s") is not read.
+            p.retry_after_source = RetryAfterSource::Header;
+            // No per-request tried set: fill_first picks k1 again once its window ends.
+            p.avoid_tried = false;
             p.round_robin_advance = false;
             p.least_used_counts = false;
             p.max_wait_ms = 600_000;
-            p.backoff = Backoff { base_ms: 2_000, factor: 2, cap_ms: 60_000, jitter_pct: 50 };
+            // 2-3 s, then 4-6 s: jitter is added.
+            p.backoff = Backoff { base_ms: 2_000, factor: 2, cap_ms: 60_000, jitter_pct: 50, jitter: Jitter::Add };
         },
     },
     PresetInfo {
@@ -92,13 +106,21 @@ const PRESETS: &[PresetInfo] = &[
             p.rules.auth = none(RequestAction::Stop);
             p.long_retry_after = LongWait::Backoff;
             p.retry_after_holds_key = false;
-            p.backoff = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000, jitter_pct: 25 };
+            p.backoff = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000, jitter_pct: 25, jitter: Jitter::Subtract };
         },
     },
     // One mutant per bug-catalogue id.
     PresetInfo { name: "hermes-24159", summary: "a 200 `status: failed` quota error is backed off on the same key, never rotated or benched", source: "hermes-agent #24159, PR #24173", build: |p| p.soft_failures = SoftFailures::RetrySame },
     PresetInfo { name: "hermes-5948", summary: "a `failed` response that carried output items is taken as valid", source: "hermes-agent PR #5948", build: |p| p.partial_output_is_success = true },
-    PresetInfo { name: "hermes-16830", summary: "the first 429 on each key retries that key and counts a retry before rotating", source: "hermes-agent #16830, PR #16902", build: |p| p.retry_same_key_first = vec![Class::RateLimit] },
+    PresetInfo {
+        name: "hermes-16830",
+        summary: "the first 429 on each key retries that key after a back-off and counts it, and the third counted failure ends the request: 10 keys, 3 retries, 3 keys tried",
+        source: "hermes-agent #16830, PR #16902",
+        build: |p| {
+            p.retry_same_key_first = vec![Class::RateLimit];
+            p.retry_counting = RetryCounting::Failures;
+        },
+    },
     PresetInfo { name: "hermes-23138", summary: "quota groups ignored: a 402 rotates through every key of the same account", source: "hermes-agent #23138", build: |p| p.quota_groups = false },
     PresetInfo { name: "hermes-22212", summary: "round_robin chooses once per session: every request starts on the same key", source: "hermes-agent #22212", build: |p| p.round_robin_advance = false },
     PresetInfo { name: "hermes-14631", summary: "least_used never increments its counter", source: "hermes-agent #14631", build: |p| p.least_used_counts = false },

@@ -336,6 +336,11 @@ pub struct Expect {
     /// Invariants not checked in this scenario (default: all are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_invariants: Vec<String>,
+    /// Invariants the scenario's own policy must break, exactly (a gateway preset pinned to
+    /// its measured behaviour, bugs included): one declared that does not break is a failure,
+    /// and so is one that breaks undeclared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violates: Vec<String>,
 }
 
 /// What a mutant must violate: invariant names, and `expect` for the scenario's expectations.

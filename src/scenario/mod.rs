@@ -271,6 +271,14 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
             ));
         }
     }
+    for (i, v) in sc.expect.violates.iter().enumerate() {
+        if !INVARIANTS.contains(&v.as_str()) {
+            return Err((
+                format!("expect.violates[{i}]"),
+                format!("unknown invariant `{v}`; known: {}", INVARIANTS.join(", ")),
+            ));
+        }
+    }
     for (name, m) in &sc.mutants {
         if preset(name).is_none() {
             return Err((
