@@ -10,7 +10,7 @@
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
-    Attribution, Jitter, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode,
+    Attribution, ClassRule, Jitter, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode,
     RetryAfterSource, SoftFailures, StatusAction,
 };
 use crate::pool::{KeyState, Pool, PoolKey, Strategy};
@@ -135,6 +135,8 @@ struct Req {
     retry_same: Option<u32>,
     /// The key a `retry_same_key_first` retry went back to: its next failure rotates.
     same_retried: Option<u32>,
+    /// A failure of this request has benched or disabled a key.
+    benched_one: bool,
     /// The request stopped on this request fault: only fallbacks for this class may take it.
     fault: Option<Class>,
     done: bool,
@@ -296,6 +298,7 @@ impl Engine {
             in_flight: None,
             retry_same: None,
             same_retried: None,
+            benched_one: false,
             fault: None,
             done: false,
         });
@@ -394,7 +397,27 @@ impl Engine {
             return self.retry(req, now, Some(send.key), ra);
         }
 
-        let rule = self.policy.rules.for_class(class);
+        let mut rule = match self.policy.status_rules.get(&status) {
+            Some(r) => *r,
+            None => self.policy.rules.for_class(class),
+        };
+        if self.policy.single_key_retries
+            && rule.request == RequestAction::Rotate
+            && self.names.keys.len() == 1
+        {
+            rule = ClassRule {
+                key: KeyAction::None,
+                bench_ms: 0,
+                request: RequestAction::RetrySame,
+            };
+        }
+        let spare_key = self.policy.bench_first_failure_only && self.reqs[req as usize].benched_one;
+        if spare_key {
+            rule.key = KeyAction::None;
+        }
+        if rule.key != KeyAction::None {
+            self.reqs[req as usize].benched_one = true;
+        }
         // A probe (or any attempt) that got past authentication proves the credential.
         if class != Class::Auth && self.provs[p as usize].pool.credential_ok(send.key, now) {
             self.emit(Event::Restore {
@@ -458,7 +481,10 @@ impl Engine {
         // A retry-after is a request to leave this key alone until then, whatever the class:
         // other requests in flight must honour it too.
         if let (KeyAction::None, Some(ms)) = (rule.key, ra) {
-            if self.policy.retry_after_holds_key && class.is_failure() && !class.is_request_fault()
+            if self.policy.retry_after_holds_key
+                && !spare_key
+                && class.is_failure()
+                && !class.is_request_fault()
             {
                 let until = now.saturating_add(ms);
                 self.bench(p, target, until, class, now, req, send.attempt);

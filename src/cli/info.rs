@@ -10,9 +10,23 @@ pub fn presets() -> i32 {
         .map(|p| p.name.len())
         .max()
         .unwrap_or(10);
-    for p in all_presets() {
-        println!("{:width$}  {}", p.name, p.summary);
-        println!("{:width$}  source: {}", "", p.source);
+    use keypool::policy::PresetKind;
+    for (kind, title) in [
+        (PresetKind::Reference, "reference policy"),
+        (
+            PresetKind::Gateway,
+            "gateways, as measured (docs/gateways.md)",
+        ),
+        (
+            PresetKind::Mutant,
+            "bug-catalogue mutants (docs/bug-catalogue.md)",
+        ),
+    ] {
+        println!("# {title}");
+        for p in all_presets().iter().filter(|p| p.kind == kind) {
+            println!("{:width$}  {}", p.name, p.summary);
+            println!("{:width$}  source: {}", "", p.source);
+        }
     }
     0
 }

@@ -3,7 +3,7 @@
 
 mod presets;
 
-pub use presets::{mutant_names, preset, presets, PresetInfo};
+pub use presets::{mutant_names, preset, presets, PresetInfo, PresetKind};
 
 use crate::class::Class;
 use serde::{Deserialize, Serialize};
@@ -338,6 +338,17 @@ pub struct Policy {
     pub status_actions: BTreeMap<u16, StatusAction>,
     /// Status codes whose class is taken from the status alone (`"429": "rate_limit"`).
     pub status_classes: BTreeMap<u16, Class>,
+    /// Status codes acted on by their own rule instead of their class's, the class kept for
+    /// the record (LiteLLM: `"402": {"key": "bench", "bench_ms": 5000, "request": "fallback"}`,
+    /// a 402 is cooled and never rotated, but a fallback catches it).
+    pub status_rules: BTreeMap<u16, ClassRule>,
+    /// A chain of a single key never benches it: a failure whose rule rotates backs off (or
+    /// sleeps the retry-after) and calls it again (LiteLLM's one-deployment model group; its
+    /// `order` levels are deployments of one group, written as a chain of providers).
+    pub single_key_retries: bool,
+    /// Only the first failing key of a request is benched or disabled; later ones stay in
+    /// service (the LiteLLM proxy sets cooldowns from a callback that runs once per request).
+    pub bench_first_failure_only: bool,
     /// How a 2xx that carries a failure is treated.
     pub soft_failures: SoftFailures,
     /// Rotating to an untried key consumes a retry; none left ends the walk (LiteLLM).
@@ -379,6 +390,9 @@ impl Default for Policy {
             avoid_tried: true,
             status_actions: BTreeMap::new(),
             status_classes: BTreeMap::new(),
+            status_rules: BTreeMap::new(),
+            single_key_retries: false,
+            bench_first_failure_only: false,
             soft_failures: SoftFailures::Parity,
             rotation_costs_retry: false,
             empty_is_success: false,
@@ -451,6 +465,9 @@ impl Policy {
             ms("probe_after_ms", v)?;
         }
         count("probe_factor", self.probe_factor, 0)?;
+        for (code, r) in &self.status_rules {
+            ms(&format!("status_rules.{code}.bench_ms"), r.bench_ms)?;
+        }
         for c in Class::ALL {
             if c != Class::Success {
                 ms(
@@ -465,6 +482,7 @@ impl Policy {
                 self.status_actions.keys().collect::<Vec<_>>(),
             ),
             ("status_classes", self.status_classes.keys().collect()),
+            ("status_rules", self.status_rules.keys().collect()),
         ] {
             if let Some(bad) = codes.into_iter().find(|c| !(100..=599).contains(*c)) {
                 return Err((
@@ -521,6 +539,23 @@ mod tests {
             assert_ne!(preset(m).unwrap(), reference, "{m} reproduces nothing");
         }
         assert_eq!(mutant_names().count(), 25);
+    }
+
+    #[test]
+    fn every_preset_is_documented() {
+        let catalogue = include_str!("../../docs/bug-catalogue.md");
+        for m in mutant_names() {
+            assert!(
+                catalogue.contains(&format!("| `{m}` |")),
+                "{m} missing from docs/bug-catalogue.md"
+            );
+        }
+        let gateways = include_str!("../../docs/gateways.md");
+        for p in presets().iter().filter(|p| p.kind == PresetKind::Gateway) {
+            if p.source.contains("docs/gateways.md") {
+                assert!(gateways.contains(&format!("`{}`", p.name)), "{}", p.name);
+            }
+        }
     }
 
     #[test]
