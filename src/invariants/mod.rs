@@ -27,6 +27,7 @@ pub const INVARIANTS: &[&str] = &[
     "retry_after_respected",
     "bench_monotone",
     "attribution",
+    "bench_only_key_faults",
     "soft_failure_parity",
     "no_truncated_success",
     "disabled_key_probing",
@@ -136,7 +137,10 @@ pub fn support(view: View) -> Vec<(&'static str, Support)> {
         .map(|&name| {
             let s = match (view, name) {
                 (View::Engine, _) => Full,
-                (_, "rotation_is_free" | "bench_monotone" | "attribution") => No(ENGINE),
+                (
+                    _,
+                    "rotation_is_free" | "bench_monotone" | "attribution" | "bench_only_key_faults",
+                ) => No(ENGINE),
                 (_, "deterministic") => No("needs two runs of a deterministic program"),
                 (View::Upstream, "no_truncated_success" | "soft_failure_parity") => No(CLIENT),
                 (View::Upstream, "informative_failure") => No(CLIENT),
@@ -300,5 +304,88 @@ mod tests {
             .collect();
         assert_eq!(malformed.len(), 3, "{v:?}");
         assert!(malformed.iter().all(|x| x.invariant == "attribution"));
+    }
+
+    /// Request 0 gets a 503 (with `retry_after_ms`) from key 0, which is then benched until
+    /// `until`.
+    fn benched_after_503(retry_after_ms: Option<u64>, until: u64) -> Vec<Event> {
+        let mut t = served(0, 0);
+        t.truncate(2);
+        t.push(Event::Reply {
+            t: 1,
+            req: 0,
+            attempt: 1,
+            key: 0,
+            status: 503,
+            class: Class::Overloaded,
+            retry_after_ms,
+            soft: false,
+            partial: false,
+            treated_as: Some(Class::RateLimit),
+            reason: "test",
+        });
+        t.push(Event::Bench {
+            t: 1,
+            key: 0,
+            until,
+            reason: Class::RateLimit,
+            req: 0,
+            attempt: 1,
+        });
+        t.push(Event::RequestEnd {
+            t: 1,
+            req: 0,
+            success: false,
+            class: Class::Overloaded,
+            attempts: 1,
+            ready_at: Some(until),
+        });
+        t
+    }
+
+    #[test]
+    fn only_the_keys_own_fault_benches_it() {
+        let (providers, policy) = ctx_parts(Strategy::FillFirst);
+        let ctx = Context::new(&providers, &policy);
+        let names = |t: &[Event]| -> Vec<&'static str> {
+            check(t, &ctx)
+                .into_iter()
+                .map(|v| v.invariant)
+                .filter(|&n| n == "bench_only_key_faults")
+                .collect()
+        };
+        // An overload read as a rate limit benches the key for an hour (hermes-agent #14038).
+        assert_eq!(
+            names(&benched_after_503(None, 3_600_001)),
+            ["bench_only_key_faults"]
+        );
+        // Holding the key exactly as long as its retry-after asked is the upstream's wish.
+        assert!(names(&benched_after_503(Some(20_000), 20_001)).is_empty());
+        assert_eq!(
+            names(&benched_after_503(Some(20_000), 3_600_001)),
+            ["bench_only_key_faults"]
+        );
+    }
+
+    #[test]
+    fn a_runaway_is_reported_once() {
+        let (providers, mut policy) = ctx_parts(Strategy::FillFirst);
+        policy.max_attempts = 2;
+        let ctx = Context::new(&providers, &policy);
+        let mut t = served(0, 0);
+        t.truncate(2);
+        // 10,000 more calls of one request, far past its budget.
+        t.extend((2..10_002).map(|attempt| Event::Attempt {
+            t: 1,
+            req: 0,
+            attempt,
+            provider: 0,
+            key: 0,
+            probe: false,
+        }));
+        let v = check(&t, &ctx);
+        let runaway = v.iter().filter(|x| x.invariant == "terminates").count();
+        // One for the budget, one for never ending.
+        assert_eq!(runaway, 2, "{:?}", &v[..v.len().min(5)]);
     }
 }

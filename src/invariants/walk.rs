@@ -37,10 +37,10 @@ struct ReqModel {
     start: u64,
     provider: u32,
     attempts: u32,
-    /// Each attempt's key and, once it replied, its class (a request makes a few attempts,
-    /// so a scan beats a map).
-    attempt_log: Vec<(u32, KeyId, Option<Class>)>,
-    tried: Vec<(u32, KeyId)>,
+    /// Each attempt, by number (an engine numbers them 1, 2, …, so attempt `n` is found at
+    /// `n - 1`; a trace from outside that numbers them otherwise is searched).
+    attempt_log: Vec<Logged>,
+    tried: std::collections::HashSet<(u32, KeyId)>,
     banned: Vec<KeyId>,
     fault: Option<Class>,
     last: Option<(Class, u32, KeyId, u32)>, // class, attempt, key, provider
@@ -51,6 +51,63 @@ struct ReqModel {
     retries_provider: u32,
     waits: u32,
     ended: bool,
+    /// `terminates` already fired for it: a runaway is reported once, not per call.
+    runaway: bool,
+    /// Some attempt was logged out of its place (a trace from outside).
+    log_out_of_order: bool,
+}
+
+/// What a bench or disable event did to its key.
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// A bench; `Some(until)` when it keeps the key out longer than what was in force.
+    Bench(Option<u64>),
+    /// A disable.
+    Disable,
+}
+
+/// One attempt of a request, as the trace showed it.
+#[derive(Debug, Clone, Copy)]
+struct Logged {
+    attempt: u32,
+    key: KeyId,
+    /// Its reply's class, and the time the reply's retry-after ends (if it gave one).
+    reply: Option<(Class, Option<u64>)>,
+}
+
+impl ReqModel {
+    /// The log entry of `attempt`, if it was logged.
+    fn logged(&self, attempt: u32) -> Option<&Logged> {
+        let i = self.log_index(attempt)?;
+        self.attempt_log.get(i)
+    }
+
+    fn log_index(&self, attempt: u32) -> Option<usize> {
+        let at = (attempt as usize).wrapping_sub(1);
+        match self.attempt_log.get(at) {
+            Some(e) if e.attempt == attempt => Some(at),
+            // Numbered 1, 2, … so far: a miss is an absence, found without a scan.
+            _ if !self.log_out_of_order => None,
+            _ => self.attempt_log.iter().position(|e| e.attempt == attempt),
+        }
+    }
+
+    /// The log entry of `attempt`, made if missing.
+    fn log_entry(&mut self, attempt: u32) -> &mut Logged {
+        let i = match self.log_index(attempt) {
+            Some(i) => i,
+            None => {
+                self.log_out_of_order |= attempt as usize != self.attempt_log.len() + 1;
+                self.attempt_log.push(Logged {
+                    attempt,
+                    key: NO_KEY,
+                    reply: None,
+                });
+                self.attempt_log.len() - 1
+            }
+        };
+        &mut self.attempt_log[i]
+    }
 }
 
 impl ReqModel {
@@ -367,7 +424,12 @@ impl Walker<'_> {
                 req,
                 attempt,
             } => {
-                self.attribution(t, key, req, attempt, reason, "bench");
+                // Only a bench that keeps the key out longer than what was in force is this
+                // reply's doing (the engine reports the bench in force, an earlier one included).
+                let m = &self.keys[key as usize];
+                let in_force = m.explicit_until.max(m.explicit_probe.unwrap_or(0));
+                let longer = (until > in_force.max(t)).then_some(until);
+                self.attribution(t, key, req, attempt, reason, Outage::Bench(longer));
                 let m = &self.keys[key as usize];
                 if m.explicit_until > t && until < m.explicit_until {
                     let old = m.explicit_until;
@@ -393,7 +455,7 @@ impl Walker<'_> {
                 req,
                 attempt,
             } => {
-                self.attribution(t, key, req, attempt, Class::Auth, "disable");
+                self.attribution(t, key, req, attempt, Class::Auth, Outage::Disable);
                 self.keys[key as usize].explicit_probe = Some(probe_at.unwrap_or(u64::MAX));
             }
             Event::Restore { key, .. } => {
@@ -425,14 +487,32 @@ impl Walker<'_> {
         req: ReqId,
         attempt: u32,
         reason: Class,
-        what: &str,
+        outage: Outage,
     ) {
+        let (what, out_until) = match outage {
+            Outage::Bench(until) => ("bench", until),
+            Outage::Disable => ("disable", Some(u64::MAX)),
+        };
         let r = self.req(req);
-        let logged = r.and_then(|r| r.attempt_log.iter().find(|e| e.0 == attempt));
-        let served = logged.map(|e| e.1).filter(|&k| k != NO_KEY);
+        let logged = r.and_then(|r| r.logged(attempt)).copied();
+        let served = logged.map(|e| e.key).filter(|&k| k != NO_KEY);
         // A key-level failure benches the whole quota group, whatever reason was already in
         // force on the other members.
-        let cause = logged.and_then(|e| e.2).unwrap_or(reason);
+        let cause = logged.and_then(|e| e.reply).map_or(reason, |r| r.0);
+        // Only the key's own fault takes it out of service; a retry-after may hold it
+        // exactly as long as it asked, whatever the class.
+        if let (Some((class, hold)), Some(until)) = (logged.and_then(|e| e.reply), out_until) {
+            let held = hold == Some(until);
+            if !class.is_key_level() && class.is_failure() && !held {
+                self.v(
+                    "bench_only_key_faults",
+                    Some(req),
+                    Some(attempt),
+                    t,
+                    format!("key #{key} was taken out of service ({what}) for {class}, which is not the key's fault"),
+                );
+            }
+        }
         match served {
             Some(s) if s == key || (cause.is_key_level() && self.group(s).contains(&key)) => {}
             Some(s) => self.v(
@@ -464,13 +544,15 @@ impl Walker<'_> {
         };
         r.attempts = r.attempts.saturating_add(1);
         // A repeated attempt number takes the place of the first, as a map insert would.
-        match r.attempt_log.iter_mut().find(|e| e.0 == attempt) {
-            Some(e) => e.1 = key,
-            None => r.attempt_log.push((attempt, key, None)),
-        }
-        r.tried.push((provider, key));
+        r.log_entry(attempt).key = key;
+        r.tried.insert((provider, key));
         let (start, attempts, banned, fault) =
             (r.start, r.attempts, r.banned.contains(&key), r.fault);
+        let past_deadline = t > start.saturating_add(deadline);
+        if (attempts > max_attempts || past_deadline) && std::mem::replace(&mut r.runaway, true) {
+            // Reported once: a runaway policy would otherwise add a violation per call.
+            return;
+        }
         if attempts > max_attempts {
             self.v(
                 "terminates",
@@ -480,7 +562,7 @@ impl Walker<'_> {
                 format!("attempt {attempts} exceeds max_attempts {max_attempts}"),
             );
         }
-        if t > start.saturating_add(deadline) {
+        if past_deadline {
             self.v(
                 "terminates",
                 Some(req),
@@ -623,11 +705,10 @@ impl Walker<'_> {
             return;
         };
         r.last = Some((class, attempt, key, provider));
-        match r.attempt_log.iter_mut().find(|e| e.0 == attempt) {
-            Some(e) => e.2 = Some(class),
-            // A reply to an attempt the trace never showed (attribution reports it).
-            None => r.attempt_log.push((attempt, NO_KEY, Some(class))),
-        }
+        // A reply to an attempt the trace never showed is logged with no key (attribution
+        // reports it).
+        let hold = ra.map(|ms| t.saturating_add(ms));
+        r.log_entry(attempt).reply = Some((class, hold));
         if class.is_request_fault() {
             r.fault = Some(class);
         }
@@ -665,7 +746,14 @@ impl Walker<'_> {
         }
         let start = r.start;
         let pending = r.pending_soft.take();
-        let caused = pending.is_some_and(|(a, ..)| r.caused.contains(&a));
+        // Attempts only grow: look back no further than the pending one.
+        let caused = pending.is_some_and(|(a, ..)| {
+            r.caused
+                .iter()
+                .rev()
+                .take_while(|&&x| x >= a)
+                .any(|&x| x == a)
+        });
         let (last, attempts) = (r.last, r.attempts);
         if matches!(decision, Decision::Fallback) {
             r.provider = provider;
@@ -725,8 +813,10 @@ impl Walker<'_> {
                     && attempts < max_attempts
                     && t < start.saturating_add(deadline)
                 {
-                    let tried = self.req(req).map_or(&[][..], |r| &r.tried[..]);
-                    let untried = |k: &KeyId| self.ready(*k, t) && !tried.contains(&(cur, *k));
+                    let r = self.req(req);
+                    let untried = |k: &KeyId| {
+                        self.ready(*k, t) && !r.is_some_and(|r| r.tried.contains(&(cur, *k)))
+                    };
                     // Counted first: the list is only written when there is something to say.
                     if self.provider_keys(cur).any(|k| untried(&k)) {
                         let untried: Vec<KeyId> = self.provider_keys(cur).filter(untried).collect();
