@@ -669,6 +669,64 @@ fn explore_refuses_absurd_flags() {
 }
 
 #[test]
+fn a_policy_file_goes_wherever_a_preset_name_does() {
+    // hermes-16830 written down by hand: the reference plus two fields.
+    let file = tmp(
+        "my-gateway.json",
+        br#"{"preset": "reference", "retry_same_key_first": ["rate_limit"], "retry_counting": "failures"}"#,
+    );
+    let f = file.to_str().unwrap();
+    let o = keypool(&[
+        "run",
+        "--json",
+        "--policy",
+        f,
+        "scenarios/hermes-16830.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pool_walk_complete"), "{}", text(&o));
+    let o = keypool(&["explore", "--policy", f, "--seeds", "300", "--no-shrink"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pool_walk_complete"), "{}", text(&o));
+    // Declared as a mutant of a scenario.
+    let sc = std::fs::read_to_string("scenarios/hermes-16830.json")
+        .unwrap()
+        .replace("\"hermes-16830\": {", &format!("{:?}: {{", f));
+    let sc = tmp("declares-file.json", sc.as_bytes());
+    let o = keypool(&["run", "--mutants", sc.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("caught as declared"), "{}", text(&o));
+    // A broken file is bad input, named.
+    let bad = tmp(
+        "bad-policy.json",
+        br#"{"preset": "reference", "max_retry": 3}"#,
+    );
+    let o = keypool(&[
+        "run",
+        "--policy",
+        bad.to_str().unwrap(),
+        "scenarios/hermes-16830.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("max_retry"), "{}", text(&o));
+    let o = keypool(&["explore", "--policy", "missing.json", "--seeds", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn explore_progress_counts_come_in_order() {
+    // Not a terminal: a line per tenth of the seeds, from whichever worker gets there.
+    let o = keypool(&["explore", "--seeds", "3000", "--jobs", "2", "--no-shrink"]);
+    let counts: Vec<u64> = text(&o)
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(" invariant(s) violated so far"))
+        .filter_map(|l| l.split('/').next()?.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 10, "{}", text(&o));
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+}
+
+#[test]
 fn numeric_headers_and_a_null_ready_time_mean_what_they_say() {
     let one = |extra: &str| {
         format!(

@@ -25,9 +25,10 @@ pub struct ConformArgs {
     /// Print the JSON report on standard output.
     #[arg(long)]
     json: bool,
-    /// Also simulate each scenario under this preset and report, request by request, where the
-    /// gateway and the preset differ (keys in order, outcome, waits within 300 ms or 25 %).
-    #[arg(long, value_name = "PRESET")]
+    /// Also simulate each scenario under this preset (or policy file, `*.json`) and report,
+    /// request by request, where the gateway and the preset differ (keys in order, outcome,
+    /// waits within 300 ms or 25 %).
+    #[arg(long, value_name = "PRESET|FILE")]
     against_preset: Option<String>,
     /// With several gateways, print only their side-by-side table (what the README shows).
     #[arg(long)]
@@ -50,8 +51,8 @@ pub struct ConformArgs {
 
 pub fn run(a: ConformArgs) -> i32 {
     if let Some(p) = &a.against_preset {
-        if keypool::policy::preset(p).is_none() {
-            eprintln!("keypool conform: unknown preset `{p}` (see `keypool presets`)");
+        if let Err(e) = keypool::scenario::named_policy(p) {
+            eprintln!("keypool conform: --against-preset: {e}");
             return 2;
         }
     }

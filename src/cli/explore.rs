@@ -3,7 +3,6 @@
 //! decides how many seeds run, never what a seed does.
 
 use keypool::explore::{find, run_seed, SeedReport};
-use keypool::policy::preset;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,8 +18,9 @@ pub struct ExploreArgs {
     /// The first seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The policy preset under test.
-    #[arg(long, default_value = "reference")]
+    /// The policy under test: a preset, or a policy file (`*.json`: `{"preset": NAME,
+    /// ...overrides}`).
+    #[arg(long, value_name = "PRESET|FILE", default_value = "reference")]
     policy: String,
     /// Stop starting new seeds after this many seconds (more than 0, at most a week).
     #[arg(long, value_name = "SECS", value_parser = time_limit)]
@@ -61,11 +61,8 @@ struct Tally {
 }
 
 pub fn run(a: ExploreArgs) -> i32 {
-    if preset(&a.policy).is_none() {
-        eprintln!(
-            "keypool explore: unknown preset `{}` (see `keypool presets`)",
-            a.policy
-        );
+    if let Err(e) = keypool::scenario::named_policy(&a.policy) {
+        eprintln!("keypool explore: --policy: {e}");
         return 2;
     }
     let jobs = a
@@ -141,19 +138,23 @@ pub fn run(a: ExploreArgs) -> i32 {
                 }
                 let done = t.seeds;
                 let broken = t.found.len();
-                drop(t);
                 match &bar {
                     Some(b) => {
+                        drop(t);
                         b.inc(1);
                         if broken > 0 {
                             b.set_message(format!("{broken} invariant(s) violated"));
                         }
                     }
-                    None if done % step == 0 => println!(
-                        "  {done}/{} seeds, {broken} invariant(s) violated so far",
-                        a.seeds
-                    ),
-                    None => {}
+                    // Printed under the tally's lock, so counts come out in order.
+                    None if done % step == 0 => {
+                        println!(
+                            "  {done}/{} seeds, {broken} invariant(s) violated so far",
+                            a.seeds
+                        );
+                        drop(t);
+                    }
+                    None => drop(t),
                 }
             });
         }

@@ -1,7 +1,6 @@
 //! `keypool run <file|dir>... [--policy NAME] [--trace FILE] [--json] [--mutants]`.
 
 use keypool::check::{self, report_text, ScenarioRun};
-use keypool::policy::preset;
 use keypool::scenario;
 use keypool::trace::to_jsonl;
 use std::io::Write;
@@ -12,9 +11,10 @@ pub struct RunArgs {
     /// Scenario files, or directories of `*.json` scenarios.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Run every scenario on this preset instead of its own (its overrides still apply) and
-    /// check its reference expectations: a mutant shows up as violations.
-    #[arg(long)]
+    /// Run every scenario on this preset (or policy file, `*.json`: `{"preset": NAME,
+    /// ...overrides}`) instead of its own (its overrides still apply) and check its reference
+    /// expectations: a mutant shows up as violations.
+    #[arg(long, value_name = "PRESET|FILE")]
     policy: Option<String>,
     /// Write every trace as JSON Lines to FILE (each event carries its scenario's name).
     #[arg(long, value_name = "FILE")]
@@ -45,8 +45,8 @@ struct Row {
 
 pub fn run(a: RunArgs) -> i32 {
     if let Some(p) = &a.policy {
-        if preset(p).is_none() {
-            eprintln!("keypool run: unknown preset `{p}` (see `keypool presets`)");
+        if let Err(e) = scenario::named_policy(p) {
+            eprintln!("keypool run: --policy: {e}");
             return 2;
         }
     }

@@ -5,7 +5,6 @@
 
 use crate::class::Class;
 use crate::engine::ProviderSpec;
-use crate::policy::preset;
 use crate::pool::{PoolKey, Strategy};
 use crate::scenario::{
     self, build_step, Expect, KeyDef, ProviderDef, Scenario, Step, StepDef, Workload,
@@ -441,7 +440,7 @@ impl Draw {
     }
 
     fn world(&self, preset_name: &str) -> Result<World, String> {
-        let Some(mut policy) = preset(preset_name) else {
+        let Ok(mut policy) = scenario::named_policy(preset_name) else {
             // The scenario path words the error (and lists the presets).
             return scenario::world(&self.scenario(), Some(preset_name));
         };

@@ -280,7 +280,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         }
     }
     for (name, m) in &sc.mutants {
-        if preset(name).is_none() {
+        if preset(name).is_none() && !is_policy_file(name) {
             return Err((
                 format!("mutants.{name}"),
                 format!("unknown preset `{name}` (see `keypool presets`)"),
@@ -418,15 +418,76 @@ pub fn build_policy(
     Ok(built)
 }
 
+/// A policy by preset name, or from a policy file: a path ending in `.json` whose text is an
+/// object like a scenario's `policy`, `{"preset": NAME, ...overrides}` (the preset a name,
+/// not another file). Everywhere a preset name is taken (`--policy`, `--against-preset`, a
+/// scenario's `mutants`), a file is taken too, so a gateway's own policy written down as a
+/// preset plus overrides can be run, explored and declared as a mutant.
+///
+/// ```
+/// let p = keypool::scenario::named_policy("litellm").unwrap();
+/// assert_eq!(p.max_retries, 2);
+/// let dir = std::env::temp_dir().join(format!("kp-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let file = dir.join("mine.json");
+/// std::fs::write(&file, r#"{"preset": "litellm", "max_retries": 5}"#).unwrap();
+/// let mine = keypool::scenario::named_policy(file.to_str().unwrap()).unwrap();
+/// assert_eq!(mine.max_retries, 5);
+/// assert!(keypool::scenario::named_policy("nope").is_err());
+/// ```
+pub fn named_policy(name: &str) -> Result<Policy, String> {
+    if let Some(p) = preset(name) {
+        return Ok(p);
+    }
+    if !is_policy_file(name) {
+        let all: Vec<&str> = presets().iter().map(|p| p.name).collect();
+        return Err(format!(
+            "unknown preset `{name}` (a policy file's name ends in .json); known: {}",
+            all.join(", ")
+        ));
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+    let mut overrides = match v {
+        Value::Object(m) => m,
+        other => {
+            return Err(format!(
+                "{name}: expected an object like {{\"preset\": \"reference\"}}, found {other}"
+            ))
+        }
+    };
+    let base = match overrides.remove("preset") {
+        None => "reference".to_owned(),
+        Some(Value::String(s)) if preset(&s).is_some() => s,
+        Some(other) => {
+            return Err(format!(
+                "{name}: .preset: expected a preset name (see `keypool presets`), found {other}"
+            ))
+        }
+    };
+    merged_policy(&base, overrides).map_err(|(f, m)| format!("{name}: policy{f}: {m}"))
+}
+
+/// A name that stands for a policy file rather than a preset.
+pub fn is_policy_file(name: &str) -> bool {
+    name.ends_with(".json")
+}
+
 /// The preset `name` with `overrides` merged into it, read back with field-path errors.
 fn merged_policy(name: &str, overrides: serde_json::Map<String, Value>) -> Result<Policy, Invalid> {
-    let base = preset(name).ok_or_else(|| {
-        let all: Vec<&str> = presets().iter().map(|p| p.name).collect();
-        (
-            ".preset".to_owned(),
-            format!("unknown preset `{name}`; known: {}", all.join(", ")),
-        )
-    })?;
+    let base = match preset(name) {
+        Some(p) => p,
+        None if is_policy_file(name) => {
+            named_policy(name).map_err(|m| (".preset".to_owned(), m))?
+        }
+        None => {
+            let all: Vec<&str> = presets().iter().map(|p| p.name).collect();
+            return Err((
+                ".preset".to_owned(),
+                format!("unknown preset `{name}`; known: {}", all.join(", ")),
+            ));
+        }
+    };
     let mut v = serde_json::to_value(base).expect("a policy serialises");
     merge(&mut v, Value::Object(overrides));
     let policy = serde_path_to_error::deserialize::<_, Policy>(v).map_err(|e| {
