@@ -671,8 +671,18 @@ impl Engine {
             }
             // No key to call: wait for the earliest benched one, or leave this provider.
             if self.policy.wait_for_benched {
-                let banned = &self.reqs[req as usize].banned;
-                if let Some((t, _, _)) = self.provs[p as usize].pool.earliest_ready(banned) {
+                let r = &self.reqs[req as usize];
+                let pool = &mut self.provs[p as usize].pool;
+                // A tried key whose bench already ended (a reset that has passed) is ready now:
+                // calling it again is a wait of nothing, and costs a retry like any wait.
+                let ready_tried = !r.allow_tried
+                    && (0..pool.len() as u32).any(|k| pool.selectable(k) && !r.banned.contains(&k));
+                let earliest = if ready_tried {
+                    Some(now)
+                } else {
+                    pool.earliest_ready(&r.banned).map(|e| e.0)
+                };
+                if let Some(t) = earliest {
                     let r = &self.reqs[req as usize];
                     if t.saturating_sub(now) <= self.policy.max_wait_ms
                         && t <= r.deadline
@@ -1312,5 +1322,17 @@ mod tests {
             };
             assert_eq!(send(e.on_wake(0, until)).key, second, "avoid_tried {avoid}");
         }
+    }
+
+    #[test]
+    fn a_reset_that_has_passed_is_a_retry_at_once() {
+        // The only key says its limit reset already (retry-after 0): the request calls it
+        // again now, spending a retry, instead of failing with a ready key in hand.
+        let mut e = one(1, Policy::default());
+        let s = send(e.start(0));
+        let r = rate_limited().header("retry-after", "0");
+        assert_eq!(e.on_reply(s.req, 10, &r), Step::Wait { req: 0, until: 10 });
+        let s = send(e.on_wake(0, 10));
+        assert_eq!((s.key, s.attempt), (0, 2));
     }
 }

@@ -202,6 +202,41 @@ fn step_forms_are_delivered_as_scripted() {
 }
 
 #[test]
+fn dated_headers_follow_the_machines_clock() {
+    let sc = parse(
+        r#"{"name": "d", "providers": [{"name": "p", "keys": [{"label": "k1", "script": [
+            {"status": 429, "headers": {"date": "{now}", "retry-after": "{now+30}",
+             "x-ratelimit-reset": "{epoch+30}"}, "body": "{}"}]}]}],
+           "workload": {"at_ms": [0]}}"#,
+    );
+    let server = Server::start(&sc).unwrap();
+    let auth = format!("authorization: Bearer {}\r\n", server.secret("k1").unwrap());
+    let out = raw(
+        &server,
+        post("/v1/chat/completions", &auth, "{}").as_bytes(),
+    );
+    let header = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_owned()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let epoch: i64 = header("x-ratelimit-reset").parse().unwrap();
+    assert!((epoch - 30 - now).abs() <= 5, "{epoch} vs {now}");
+    assert!(header("date").ends_with(" GMT"), "{out}");
+    // The reply reads as a 30 s wait, whatever the clock says.
+    let r = Reply::new(429, "{}")
+        .header("date", &header("date"))
+        .header("retry-after", &header("retry-after"));
+    assert_eq!(classify(&r).retry_after_ms, Some(30_000));
+}
+
+#[test]
 fn probes_are_answered_outside_the_scripts() {
     let server = Server::builder()
         .key("k1", ["openai.rate_limit", "ok"])

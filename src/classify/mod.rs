@@ -23,7 +23,7 @@ mod chunk;
 mod envelope;
 mod json;
 pub(crate) mod jvalue;
-mod retry_after;
+pub(crate) mod retry_after;
 mod seen;
 mod sse;
 mod text;

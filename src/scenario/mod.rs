@@ -605,6 +605,13 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
     if let Some(ms) = def.retry_after_ms {
         headers.push(("retry-after-ms".into(), ms.to_string()));
     }
+    let mut dated = false;
+    for (k, v) in &headers {
+        if crate::sim::clock::is_dated(v) {
+            crate::sim::clock::fill(v, 0).map_err(|m| (format!(".headers.{k}"), m))?;
+            dated = true;
+        }
+    }
     if def.status.is_some_and(|st| st != reply.status) || !headers.is_empty() {
         apply_overrides(Arc::make_mut(&mut reply), def.status, &headers);
     }
@@ -630,6 +637,7 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
         latency_ms: def.latency_ms.unwrap_or(default_latency),
         delivery,
         template,
+        dated,
     })
 }
 

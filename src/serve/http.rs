@@ -253,9 +253,20 @@ async fn api(
     };
     guard.rec().step = Some(idx as u32);
     let step = &script.steps[idx];
-    let rendered = served.rendered[k][idx * FORMS + form_slot(form)]
-        .get_or_init(|| Arc::new(render(&step.reply_in(form))))
-        .clone();
+    let rendered = if step.dated {
+        // Placeholders follow the machine's clock, as a real upstream's headers would.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let reply = step.reply_in(form);
+        Arc::new(render(
+            &crate::sim::clock::stamp(&reply, now).unwrap_or(reply),
+        ))
+    } else {
+        served.rendered[k][idx * FORMS + form_slot(form)]
+            .get_or_init(|| Arc::new(render(&step.reply_in(form))))
+            .clone()
+    };
     if step.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(step.latency_ms)).await;
     }

@@ -1,6 +1,7 @@
 //! The deterministic simulator: a virtual clock, the seeded engine, scripted upstreams, and
 //! an event queue that interleaves requests by (time, sequence number).
 
+pub mod clock;
 pub mod delivery;
 pub mod render;
 #[cfg(feature = "tokio")]
@@ -192,14 +193,22 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
             Ev::Wake { req } => engine.on_wake(req, now),
             Ev::NoReply { req, why } => engine.on_no_reply(req, now, why),
             Ev::Deliver { req, key, step } => {
-                let reply = &world.scripts[key as usize].steps[step as usize].reply;
-                match first_step.get(key as usize) {
-                    Some(&first) => {
-                        let slot = &mut verdicts[first + step as usize];
-                        let verdict = *slot.get_or_insert_with(|| verdict_of(reply));
-                        engine.on_verdict(req, now, reply.status, verdict)
+                let step_def = &world.scripts[key as usize].steps[step as usize];
+                let reply = &step_def.reply;
+                if step_def.dated {
+                    // Stamped with the virtual date it is sent at: classified each time.
+                    let at = clock::VIRTUAL_EPOCH_S.saturating_add((now / 1000) as i64);
+                    let stamped = clock::stamp(reply, at);
+                    engine.on_reply(req, now, stamped.as_ref().unwrap_or(reply))
+                } else {
+                    match first_step.get(key as usize) {
+                        Some(&first) => {
+                            let slot = &mut verdicts[first + step as usize];
+                            let verdict = *slot.get_or_insert_with(|| verdict_of(reply));
+                            engine.on_verdict(req, now, reply.status, verdict)
+                        }
+                        None => engine.on_reply(req, now, reply),
                     }
-                    None => engine.on_reply(req, now, reply),
                 }
             }
         };

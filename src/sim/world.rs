@@ -24,6 +24,9 @@ pub struct ScriptStep {
     /// The template behind `reply`, to write it in another dialect; `None` for a raw reply,
     /// which is sent as written.
     pub template: Option<Arc<TemplateRef>>,
+    /// Some header holds a clock placeholder ([`crate::sim::clock`]): the reply is stamped
+    /// with the time it is sent, and classified afresh each time.
+    pub dated: bool,
 }
 
 /// A template step, as written: enough to render it in any dialect.
