@@ -231,8 +231,8 @@ fn dated_headers_follow_the_machines_clock() {
     assert!(header("date").ends_with(" GMT"), "{out}");
     // The reply reads as a 30 s wait, whatever the clock says.
     let r = Reply::new(429, "{}")
-        .header("date", &header("date"))
-        .header("retry-after", &header("retry-after"));
+        .header("date", header("date"))
+        .header("retry-after", header("retry-after"));
     assert_eq!(classify(&r).retry_after_ms, Some(30_000));
 }
 
