@@ -48,8 +48,9 @@ pub struct Send {
     pub key_id: KeyId,
     /// A half-open probe of a disabled key.
     pub probe: bool,
-    /// The attempt must end by this virtual time (its request's deadline): a host that has no
-    /// reply by then reports [`NoReply::Timeout`].
+    /// The attempt must end by this virtual time (its request's deadline, or sooner by the
+    /// policy's `timeouts.total_ms`): a host that has no reply by then reports
+    /// [`NoReply::Timeout`].
     pub deadline: u64,
 }
 
@@ -656,7 +657,11 @@ impl Engine {
                     key: k,
                     key_id,
                     probe,
-                    deadline: r.deadline,
+                    // The attempt's own limit, within the request's.
+                    deadline: match self.policy.timeouts.total_ms {
+                        Some(total) => r.deadline.min(now.saturating_add(total)),
+                        None => r.deadline,
+                    },
                 };
                 r.in_flight = Some(send);
                 self.emit(Event::Attempt {

@@ -146,6 +146,7 @@ fn step_forms_are_delivered_as_scripted() {
     let short = Timeouts {
         first_byte_ms: Some(2_000),
         idle_ms: Some(400),
+        total_ms: None,
     };
     let call = |up: &HttpUpstream, label: &str| -> (Result<Reply, TransportError>, Duration) {
         let t = Instant::now();

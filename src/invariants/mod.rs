@@ -388,4 +388,27 @@ mod tests {
         // One for the budget, one for never ending.
         assert_eq!(runaway, 2, "{:?}", &v[..v.len().min(5)]);
     }
+
+    #[test]
+    fn a_request_that_ends_past_its_deadline_does_not_terminate() {
+        // Every call started in time; the request was held by its last one until 900 s.
+        let (providers, policy) = ctx_parts(Strategy::FillFirst);
+        let ctx = Context::new(&providers, &policy);
+        let mut t = served(0, 0);
+        for e in &mut t[2..] {
+            match e {
+                Event::Reply { t, .. }
+                | Event::Decision { t, .. }
+                | Event::RequestEnd { t, .. } => *t = 900_000,
+                _ => {}
+            }
+        }
+        let v = check(&t, &ctx);
+        assert_eq!(
+            v.iter().map(|x| x.invariant).collect::<Vec<_>>(),
+            ["terminates"],
+            "{v:?}"
+        );
+        assert!(check(&served(0, 0), &ctx).is_empty());
+    }
 }

@@ -833,6 +833,18 @@ impl Walker<'_> {
         };
         r.ended = true;
         let (last, counted, waits) = (r.last, r.counted_retries, r.waits);
+        let deadline = r.start.saturating_add(self.ctx.policy.deadline_ms);
+        if t > deadline {
+            // Checked at the end, not only when attempts start: a request held by a stalled
+            // stream past its deadline has not terminated in time, whatever it ends as.
+            self.v(
+                "terminates",
+                Some(req),
+                None,
+                t,
+                format!("ended at {t} ms, past its deadline of {deadline} ms"),
+            );
+        }
         if counted != waits {
             self.v(
                 "rotation_is_free",

@@ -181,6 +181,9 @@ pub struct Timeouts {
     pub first_byte_ms: Option<u64>,
     /// Between two pieces of a body, or from the headers to the first (ms); `null`: no limit.
     pub idle_ms: Option<u64>,
+    /// The whole attempt, from sending to the body's end (ms); `null`: only the request's
+    /// deadline bounds it. A stream that trickles in under `idle_ms` forever ends here.
+    pub total_ms: Option<u64>,
 }
 
 impl Default for Timeouts {
@@ -188,6 +191,7 @@ impl Default for Timeouts {
         Timeouts {
             first_byte_ms: Some(60_000),
             idle_ms: Some(30_000),
+            total_ms: None,
         }
     }
 }
@@ -460,6 +464,9 @@ impl Policy {
         }
         if let Some(v) = self.timeouts.idle_ms {
             ms("timeouts.idle_ms", v)?;
+        }
+        if let Some(v) = self.timeouts.total_ms {
+            ms("timeouts.total_ms", v)?;
         }
         if let Some(v) = self.probe_after_ms {
             ms("probe_after_ms", v)?;
