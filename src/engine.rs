@@ -148,6 +148,12 @@ struct Prov {
     pool: Pool,
     fallback_for: Option<Vec<Class>>,
     base: u32,
+    /// Calls in a row that failed with a provider fault.
+    fails_in_row: u32,
+    /// Ejected until then (`policy.provider_health`).
+    ejected_until: Option<u64>,
+    /// The request let through to probe it once the ejection ended.
+    probe_req: Option<ReqId>,
 }
 
 /// The engine. See the module docs.
@@ -199,6 +205,9 @@ impl Engine {
                 pool,
                 fallback_for: p.fallback_for,
                 base,
+                fails_in_row: 0,
+                ejected_until: None,
+                probe_req: None,
             });
         }
         Engine {
@@ -387,6 +396,7 @@ impl Engine {
             }
         }
         let p = send.provider;
+        self.provider_health(p, req, now, class);
 
         if let Some(a) = status_action {
             return match a {
@@ -520,6 +530,47 @@ impl Engine {
         }
     }
 
+    /// Counts a provider's failures in a row and ejects it, or brings it back.
+    fn provider_health(&mut self, p: u32, req: ReqId, now: u64, class: Class) {
+        let Some(h) = self.policy.provider_health else {
+            return;
+        };
+        let prov = &mut self.provs[p as usize];
+        if matches!(class, Class::ServerError | Class::Overloaded) {
+            prov.fails_in_row = prov.fails_in_row.saturating_add(1);
+            let probe_failed = prov.probe_req == Some(req);
+            if probe_failed || (prov.ejected_until.is_none() && prov.fails_in_row >= h.eject_after)
+            {
+                prov.ejected_until = Some(now.saturating_add(h.eject_ms));
+                prov.probe_req = None;
+            }
+        } else {
+            // Any other answer shows the provider is up.
+            prov.fails_in_row = 0;
+            prov.ejected_until = None;
+            prov.probe_req = None;
+        }
+    }
+
+    /// Whether request `req` should pass provider `p` by: it is ejected and a generic
+    /// fallback follows. Once the ejection is over, one request at a time goes through to
+    /// probe it.
+    fn passes_by(&mut self, p: u32, req: ReqId, now: u64) -> bool {
+        if self.reqs[req as usize].fault.is_some() || self.next_provider(p, None).is_none() {
+            return false;
+        }
+        let prov = &mut self.provs[p as usize];
+        match (prov.ejected_until, prov.probe_req) {
+            (None, _) => false,
+            (Some(until), _) if now < until => true,
+            (Some(_), None) => {
+                prov.probe_req = Some(req);
+                false
+            }
+            (Some(_), Some(q)) => q != req,
+        }
+    }
+
     /// Benches key `k` of provider `p` and records the bench in force.
     #[allow(clippy::too_many_arguments)]
     fn bench(
@@ -560,6 +611,14 @@ impl Engine {
 
     /// Back off (or honour `ra`) and try again, on `same` key or another.
     fn retry(&mut self, req: ReqId, now: u64, same: Option<u32>, ra: Option<u64>) -> Step {
+        let p = self.reqs[req as usize].provider;
+        if self.passes_by(p, req, now) {
+            // The provider was just ejected: no use backing off to call it again.
+            let c = self.reqs[req as usize]
+                .last_class
+                .unwrap_or(Class::ServerError);
+            return self.leave_provider(req, now, c);
+        }
         let n = self.reqs[req as usize].retries;
         if n >= self.policy.retry_limit() {
             let c = self.reqs[req as usize]
@@ -625,6 +684,12 @@ impl Engine {
             if attempts >= self.policy.max_attempts || now >= deadline {
                 let class = self.reqs[req as usize].last_class;
                 return self.fail_with(req, now, class);
+            }
+            if self.passes_by(p, req, now) {
+                if let Some(np) = self.next_provider(p, None) {
+                    self.switch_provider(req, now, np);
+                    continue;
+                }
             }
             let prov = &mut self.provs[p as usize];
             prov.pool.refresh(now);
@@ -842,6 +907,12 @@ impl Engine {
         let r = &mut self.reqs[req as usize];
         r.done = true;
         let attempts = r.attempts;
+        for prov in &mut self.provs {
+            // A probe that ended without a word from its provider leaves the slot to the next.
+            if prov.probe_req == Some(req) {
+                prov.probe_req = None;
+            }
+        }
         // An ended request never reads its key lists again (`next` stops at `done`).
         for mut v in [std::mem::take(&mut r.tried), std::mem::take(&mut r.banned)] {
             if v.capacity() > 0 {
@@ -1339,5 +1410,47 @@ mod tests {
         assert_eq!(e.on_reply(s.req, 10, &r), Step::Wait { req: 0, until: 10 });
         let s = send(e.on_wake(0, 10));
         assert_eq!((s.key, s.attempt), (0, 2));
+    }
+
+    #[test]
+    fn an_ejected_provider_is_passed_by_and_probed_one_request_at_a_time() {
+        let policy = Policy {
+            max_retries: 0,
+            provider_health: Some(crate::policy::Health {
+                eject_after: 2,
+                eject_ms: 1_000,
+            }),
+            ..Policy::default()
+        };
+        let chain = ["primary", "backup"].map(|name| ProviderSpec {
+            name: name.into(),
+            keys: keys(1, None),
+            strategy: Strategy::FillFirst,
+            fallback_for: None,
+        });
+        let mut e = Engine::new(chain.to_vec(), policy, 3);
+        let fail = Reply::new(500, "");
+        let ok = Reply::new(200, OK);
+        // Two requests meet the outage: two failures in a row eject the primary.
+        for t in [0, 10] {
+            let s = send(e.start(t));
+            assert_eq!(s.provider, 0);
+            let s = send(e.on_reply(s.req, t + 1, &fail));
+            assert_eq!(s.provider, 1);
+            assert!(done(e.on_reply(s.req, t + 2, &ok)).success);
+        }
+        // Ejected: straight to the backup.
+        let s = send(e.start(500));
+        assert_eq!(s.provider, 1);
+        assert!(done(e.on_reply(s.req, 501, &ok)).success);
+        // The ejection is over: one request probes; another, meanwhile, passes by.
+        let probe = send(e.start(1_100));
+        assert_eq!(probe.provider, 0);
+        let other = send(e.start(1_101));
+        assert_eq!(other.provider, 1);
+        assert!(done(e.on_reply(other.req, 1_102, &ok)).success);
+        // The probe succeeds: the primary is back for everyone.
+        assert!(done(e.on_reply(probe.req, 1_103, &ok)).success);
+        assert_eq!(send(e.start(1_200)).provider, 0);
     }
 }

@@ -196,6 +196,21 @@ impl Default for Timeouts {
     }
 }
 
+/// Provider health, in the manner of Envoy's outlier detection: a provider whose calls fail
+/// with `server_error` or `overloaded` (or no reply) `eject_after` times in a row, across
+/// requests, is ejected for `eject_ms`: requests that have a generic fallback go straight to
+/// it. When the time is up one request goes through as a probe (half-open); its failure ejects
+/// the provider again, any other answer brings it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Failing calls in a row that eject the provider.
+    pub eject_after: u32,
+    /// How long an ejection lasts before the probe (ms).
+    pub eject_ms: u64,
+}
+
 /// Which retry-after a request honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -333,6 +348,8 @@ pub struct Policy {
     pub retry_same_key_first: Vec<Class>,
     /// What `max_retries` counts.
     pub retry_counting: RetryCounting,
+    /// Eject a failing provider for a while (`null`: never).
+    pub provider_health: Option<Health>,
     /// Where a wait may come from.
     pub retry_after_source: RetryAfterSource,
     /// A request prefers keys it has not tried yet. Off (hermes-agent): the strategy alone
@@ -390,6 +407,10 @@ impl Default for Policy {
             pool_exhausted_class: None,
             retry_same_key_first: Vec::new(),
             retry_counting: RetryCounting::Waits,
+            provider_health: Some(Health {
+                eject_after: 3,
+                eject_ms: 30_000,
+            }),
             retry_after_source: RetryAfterSource::Any,
             avoid_tried: true,
             status_actions: BTreeMap::new(),
@@ -472,6 +493,10 @@ impl Policy {
             ms("probe_after_ms", v)?;
         }
         count("probe_factor", self.probe_factor, 0)?;
+        if let Some(h) = self.provider_health {
+            count("provider_health.eject_after", u64::from(h.eject_after), 1)?;
+            ms("provider_health.eject_ms", h.eject_ms)?;
+        }
         for (code, r) in &self.status_rules {
             ms(&format!("status_rules.{code}.bench_ms"), r.bench_ms)?;
         }

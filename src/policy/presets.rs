@@ -46,6 +46,8 @@ const fn none(request: RequestAction) -> ClassRule {
 
 /// LiteLLM's Router with its defaults (`num_retries` 2, `cooldown_time` 5 s).
 fn litellm(p: &mut Policy) {
+    // Cooldowns are per deployment; no provider is ejected as a whole.
+    p.provider_health = None;
     // num_retries 2: three deployments at most, each pick spending a retry.
     p.max_retries = 2;
     p.rotation_costs_retry = true;
@@ -103,6 +105,7 @@ const PRESETS: &[PresetInfo] = &[
         summary: "hermes-agent credential pool: a 429 retries the same key once after a 2-3 s back-off, then benches it an hour; 402/401 rotate free; the third counted failure ends the request; only the retry-after header is read",
         source: "hermes-agent 0.19.x, measured black-box (docs/gateways.md); issues #16830, #24159, #22212, #14631, #32849",
         build: |p| {
+            p.provider_health = None;
             // api_max_retries 3: the third counted failure ends the request.
             p.max_retries = 3;
             p.retry_counting = RetryCounting::Failures;
@@ -134,6 +137,7 @@ const PRESETS: &[PresetInfo] = &[
         summary: "mxyhi/token_proxy: status-list decisions (402 and 403 final), 15 s cooldowns, failover decided on the raw 2xx",
         source: "mxyhi/token_proxy source; issues #11, #240, PR #223",
         build: |p| {
+            p.provider_health = None;
             p.status_actions.insert(402, StatusAction::Stop);
             p.status_actions.insert(403, StatusAction::Stop);
             p.rules.rate_limit = bench(15_000, RequestAction::Rotate);
@@ -148,6 +152,7 @@ const PRESETS: &[PresetInfo] = &[
         summary: "openai-python client: one key, retries 429 and 5xx on the same key (insufficient_quota included), a retry-after over 60 s replaced by backoff",
         source: "openai/openai-python _base_client retry logic; PR #3555",
         build: |p| {
+            p.provider_health = None;
             p.max_retries = 2;
             p.status_classes.insert(429, Class::RateLimit);
             p.rules.rate_limit = none(RequestAction::RetrySame);
