@@ -164,6 +164,8 @@ pub struct Verdict {
     pub soft: bool,
     /// A failed reply that nevertheless carried some output (partial text, output items).
     pub partial_output: bool,
+    /// The reply came as a stream (an SSE body).
+    pub streamed: bool,
 }
 
 impl Verdict {
@@ -176,6 +178,7 @@ impl Verdict {
             reason,
             soft: false,
             partial_output: false,
+            streamed: false,
         }
     }
 }

@@ -10,8 +10,8 @@
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
-    Attribution, ClassRule, Jitter, KeyAction, LongWait, Policy, RequestAction, RetryAfterMode,
-    RetryAfterSource, SoftFailures, StatusAction,
+    Attribution, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy, RequestAction,
+    RetryAfterMode, RetryAfterSource, SoftFailures, StatusAction,
 };
 use crate::pool::{KeyState, Pool, PoolKey, Strategy};
 use crate::reply::Reply;
@@ -138,6 +138,8 @@ struct Req {
     same_retried: Option<u32>,
     /// A failure of this request has benched or disabled a key.
     benched_one: bool,
+    /// Walks of the chain begun (`policy.chain_passes`).
+    passes: u32,
     /// The request stopped on this request fault: only fallbacks for this class may take it.
     fault: Option<Class>,
     done: bool,
@@ -309,6 +311,7 @@ impl Engine {
             retry_same: None,
             same_retried: None,
             benched_one: false,
+            passes: 1,
             fault: None,
             done: false,
         });
@@ -339,12 +342,25 @@ impl Engine {
 
     /// The reply to the attempt in flight: classified, then acted on.
     pub fn on_reply(&mut self, req: ReqId, now: u64, reply: &Reply) -> Step {
-        let v = classify(reply);
-        self.on_verdict(req, now, reply.status, v)
+        let read = self.policy.read(reply);
+        self.on_verdict_as(req, now, reply.status, classify(reply), read)
     }
 
     /// The classified reply to the attempt in flight.
     pub fn on_verdict(&mut self, req: ReqId, now: u64, status: u16, v: Verdict) -> Step {
+        self.on_verdict_as(req, now, status, v, None)
+    }
+
+    /// The classified reply to the attempt in flight, which the policy reads as `read`
+    /// ([`Policy::read`]; `None`: as the verdict says). The trace keeps both.
+    pub fn on_verdict_as(
+        &mut self,
+        req: ReqId,
+        now: u64,
+        status: u16,
+        v: Verdict,
+        read: Option<Class>,
+    ) -> Step {
         let Some(send) = self.reqs[req as usize].in_flight.take() else {
             // A reply nobody asked for: report the state as it is rather than panic.
             return self.next(req, now);
@@ -352,17 +368,24 @@ impl Engine {
         let pol = &self.policy;
         let is_2xx = (200..300).contains(&status);
         let status_action = pol.status_actions.get(&status).copied();
-        let mut class = pol.status_classes.get(&status).copied().unwrap_or(v.class);
+        let mut class = read
+            .or_else(|| pol.status_classes.get(&status).copied())
+            .unwrap_or(v.class);
+        let soft_mode = match pol.soft_failures_streamed {
+            Some(m) if v.streamed => m,
+            _ => pol.soft_failures,
+        };
         if is_2xx
             && v.class != Class::Success
-            && (pol.soft_failures == SoftFailures::Success
+            && (soft_mode == SoftFailures::Success
                 || (pol.empty_is_success && v.class == Class::EmptySuccess)
                 || (pol.partial_output_is_success && v.partial_output))
         {
             class = Class::Success;
         }
-        let soft_retry_same =
-            is_2xx && class != Class::Success && pol.soft_failures == SoftFailures::RetrySame;
+        let soft_failure = is_2xx && class != Class::Success;
+        let soft_retry_same = soft_failure && soft_mode == SoftFailures::RetrySame;
+        let soft_stop = soft_failure && soft_mode == SoftFailures::Stop;
         let heard = match pol.retry_after_source {
             RetryAfterSource::Any => v.retry_after_ms,
             RetryAfterSource::Header => v.retry_after_ms.filter(|_| v.retry_after_in_header),
@@ -406,6 +429,9 @@ impl Engine {
         }
         if soft_retry_same {
             return self.retry(req, now, Some(send.key), ra);
+        }
+        if soft_stop {
+            return self.fail(req, now, class);
         }
 
         let mut rule = match self.policy.status_rules.get(&status) {
@@ -525,6 +551,13 @@ impl Engine {
             }
             RequestAction::Retry => self.retry(req, now, None, ra),
             RequestAction::RetrySame => self.retry(req, now, Some(send.key), ra),
+            RequestAction::RetrySameFree => {
+                let r = &mut self.reqs[req as usize];
+                r.retry_same = Some(send.key);
+                r.allow_tried = true;
+                self.decide(req, now, Decision::RetrySame, None);
+                self.next(req, now)
+            }
             RequestAction::Fallback => self.leave_provider(req, now, class),
             RequestAction::Stop => self.stop(req, now, class),
         }
@@ -583,7 +616,21 @@ impl Engine {
         req: ReqId,
         attempt: u32,
     ) {
-        if let Some((until, reason)) = self.provs[p as usize].pool.bench(k, until, class) {
+        let until = match self.policy.bench_cap_ms {
+            Some(cap) => until.min(now.saturating_add(cap)),
+            None => until,
+        };
+        let pool = &mut self.provs[p as usize].pool;
+        let in_force = match pool.state(k) {
+            KeyState::Benched { until: old, .. } if old > now => Some(old),
+            _ => None,
+        };
+        let benched = match (self.policy.bench_combine, in_force) {
+            (BenchCombine::First, Some(_)) => None,
+            (BenchCombine::Restart, Some(_)) => Some(pool.rebench(k, until, class)),
+            _ => pool.bench(k, until, class),
+        };
+        if let Some((until, reason)) = benched {
             let key = self.provs[p as usize].base + k;
             self.emit(Event::Bench {
                 t: now,
@@ -695,7 +742,9 @@ impl Engine {
             prov.pool.refresh(now);
             let r = &mut self.reqs[req as usize];
             let key = if let Some(k) = r.retry_same.take() {
-                prov.pool.selectable(k).then_some(k)
+                let pinned = self.policy.retry_same_ignores_bench
+                    && matches!(prov.pool.state(k), KeyState::Benched { .. });
+                (pinned || prov.pool.selectable(k)).then_some(k)
             } else {
                 let exclude = &mut self.exclude;
                 exclude.clear();
@@ -766,8 +815,7 @@ impl Engine {
                     }
                 }
             }
-            let fault = self.reqs[req as usize].fault;
-            match self.next_provider(p, fault) {
+            match self.next_in_chain(req, p) {
                 Some(np) => {
                     self.switch_provider(req, now, np);
                     continue;
@@ -796,6 +844,24 @@ impl Engine {
             })
     }
 
+    /// Where request `req` goes after provider `p`: the next provider that may take it, or,
+    /// past the last, the primary again while `chain_passes` allows another walk.
+    fn next_in_chain(&mut self, req: ReqId, p: u32) -> Option<u32> {
+        let fault = self.reqs[req as usize].fault;
+        if let Some(np) = self.next_provider(p, fault) {
+            return Some(np);
+        }
+        let r = &mut self.reqs[req as usize];
+        if fault.is_some() || r.passes >= self.policy.chain_passes {
+            return None;
+        }
+        r.passes += 1;
+        self.provs
+            .iter()
+            .position(|p| p.fallback_for.is_none())
+            .map(|i| i as u32)
+    }
+
     fn switch_provider(&mut self, req: ReqId, now: u64, np: u32) {
         self.decide(req, now, Decision::Fallback, None);
         let advance = self.policy.round_robin_advance;
@@ -812,11 +878,8 @@ impl Engine {
 
     /// Retries or keys are spent on this provider: fall back, or fail with `class`.
     fn leave_provider(&mut self, req: ReqId, now: u64, class: Class) -> Step {
-        let (p, fault) = (
-            self.reqs[req as usize].provider,
-            self.reqs[req as usize].fault,
-        );
-        match self.next_provider(p, fault) {
+        let p = self.reqs[req as usize].provider;
+        match self.next_in_chain(req, p) {
             Some(np) => {
                 self.switch_provider(req, now, np);
                 self.next(req, now)
@@ -887,6 +950,7 @@ impl Engine {
             Some(c) if no_attempt => c,
             _ => class,
         };
+        let class = self.policy.failure_class.unwrap_or(class);
         let mut ready_at = earliest.map(|e| e.0);
         if !self.policy.report_ready_time {
             ready_at = None;

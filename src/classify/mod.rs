@@ -121,6 +121,7 @@ fn classify_reply<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict
             reason,
             soft: is_2xx(reply.status),
             partial_output: false,
+            streamed: reply.is_sse(),
         };
     }
     let body = capped(reply.body);
@@ -149,6 +150,7 @@ fn classify_reply<H: AsRef<str>>(reply: &ReplyRef<'_, H>, fast: bool) -> Verdict
         reason,
         soft: is_2xx(reply.status) && class != Class::Success,
         partial_output: partial && class != Class::Success,
+        streamed: !json_body && reply.is_sse(),
     }
 }
 

@@ -35,6 +35,9 @@ pub enum RequestAction {
     Retry,
     /// Back off and try the same key again; counts a retry.
     RetrySame,
+    /// Call the same key again at once, counting nothing (a credential-refresh loop: only
+    /// `max_attempts` and the deadline stop it).
+    RetrySameFree,
     /// Go to the next fallback provider now.
     Fallback,
     /// End the request (only a fallback configured for this very class may take it).
@@ -294,6 +297,23 @@ pub enum SoftFailures {
     RetrySame,
     /// Taken as a success: the decision is made on the status alone.
     Success,
+    /// Raised to the caller as the failure of its class: the request ends, no key touched,
+    /// no rotation (LiteLLM, streamed: `response.failed` becomes an error mid-stream).
+    Stop,
+}
+
+/// How a new bench of a key that is already benched combines with the one in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BenchCombine {
+    /// The later end wins (the reference: a bench never shrinks).
+    #[default]
+    Later,
+    /// The bench in force stands; the new one is dropped.
+    First,
+    /// The new bench replaces it, from now, even when it ends sooner (a sliding window).
+    Restart,
 }
 
 /// The whole policy.
@@ -372,6 +392,24 @@ pub struct Policy {
     pub bench_first_failure_only: bool,
     /// How a 2xx that carries a failure is treated.
     pub soft_failures: SoftFailures,
+    /// The same, when the failure came in a stream (`null`: as `soft_failures`).
+    pub soft_failures_streamed: Option<SoftFailures>,
+    /// How a second bench of a benched key combines with the first.
+    pub bench_combine: BenchCombine,
+    /// No bench lasts longer than this (ms), whatever the reply asked; `null`: no cap.
+    pub bench_cap_ms: Option<u64>,
+    /// A same-key retry calls its key even while it is benched (a key pinned to a request).
+    pub retry_same_ignores_bench: bool,
+    /// Times a request walks the whole chain: after the last fallback it starts again at the
+    /// primary (nested retry layers: LiteLLM's retries around its fallbacks). The reference: 1.
+    pub chain_passes: u32,
+    /// Every failed request is reported as this class, whatever ended it (`null`: the class
+    /// that ended it).
+    pub failure_class: Option<Class>,
+    /// The gateway's own reading of error replies: a non-2xx reply whose body contains the
+    /// text is read as the class (`{"content_filter": "bad_request"}`: LiteLLM's generic BadRequestError).
+    /// Hosts that classify replies themselves apply it with [`Policy::read`].
+    pub body_classes: BTreeMap<String, Class>,
     /// Rotating to an untried key consumes a retry; none left ends the walk (LiteLLM).
     pub rotation_costs_retry: bool,
     /// An empty 2xx answer is a success.
@@ -419,6 +457,13 @@ impl Default for Policy {
             single_key_retries: false,
             bench_first_failure_only: false,
             soft_failures: SoftFailures::Parity,
+            soft_failures_streamed: None,
+            bench_combine: BenchCombine::Later,
+            bench_cap_ms: None,
+            retry_same_ignores_bench: false,
+            chain_passes: 1,
+            failure_class: None,
+            body_classes: BTreeMap::new(),
             rotation_costs_retry: false,
             empty_is_success: false,
             partial_output_is_success: false,
@@ -493,6 +538,10 @@ impl Policy {
             ms("probe_after_ms", v)?;
         }
         count("probe_factor", self.probe_factor, 0)?;
+        count("chain_passes", u64::from(self.chain_passes), 1)?;
+        if let Some(v) = self.bench_cap_ms {
+            ms("bench_cap_ms", v)?;
+        }
         if let Some(h) = self.provider_health {
             count("provider_health.eject_after", u64::from(h.eject_after), 1)?;
             ms("provider_health.eject_ms", h.eject_ms)?;
@@ -524,6 +573,29 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// The class this policy reads a reply as, when its `body_classes` say so (the engine
+    /// applies it in [`crate::engine::Engine::on_reply`]; a host that classifies replies
+    /// itself passes it to [`crate::engine::Engine::on_verdict_as`]). The classifier's own
+    /// class stays on record beside it.
+    ///
+    /// ```
+    /// use keypool::{classify, Class, Reply};
+    /// let mut p = keypool::policy::Policy::default();
+    /// p.body_classes.insert("content_filter".into(), Class::BadRequest);
+    /// let r = Reply::new(400, r#"{"error":{"code":"content_filter","message":"filtered"}}"#);
+    /// assert_eq!(classify(&r).class, Class::ContentPolicy);
+    /// assert_eq!(p.read(&r), Some(Class::BadRequest));
+    /// ```
+    pub fn read(&self, reply: &crate::Reply) -> Option<Class> {
+        if self.body_classes.is_empty() || (200..300).contains(&reply.status) {
+            return None;
+        }
+        self.body_classes
+            .iter()
+            .find(|(needle, _)| reply.body.contains(needle.as_str()))
+            .map(|(_, &c)| c)
     }
 
     /// How many waits a request may make per provider (see [`RetryCounting`]).

@@ -63,8 +63,16 @@ fn litellm(p: &mut Policy) {
     // Every deployment cooling: "no healthy deployments" at once, no retry-after.
     p.wait_for_benched = false;
     p.report_ready_time = false;
-    // A Responses `status: failed` object and an empty answer go back as successes.
+    // A Responses `status: failed` object and an empty answer go back as successes; streamed,
+    // the same failure is raised mid-stream, with no rotation.
     p.soft_failures = SoftFailures::Success;
+    p.soft_failures_streamed = Some(SoftFailures::Stop);
+    // Azure's `content_filter` is a generic BadRequestError to LiteLLM (only
+    // `content_policy_violation` is a ContentPolicyViolationError), and an `order` fallback
+    // catches a bad request.
+    p.body_classes
+        .insert("\"content_filter\"".into(), Class::BadRequest);
+    p.rules.bad_request = none(RequestAction::Fallback);
     p.empty_is_success = true;
     // The shuffle draws among every deployment not cooling, tried ones included.
     p.avoid_tried = false;

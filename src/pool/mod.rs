@@ -445,6 +445,18 @@ impl Pool {
         probe
     }
 
+    /// Benches a benched (or ready) key `k` until `until`, even when that is sooner than the
+    /// bench in force (a policy whose benches restart from each failure). Other states are
+    /// benched as by [`Pool::bench`].
+    pub fn rebench(&mut self, k: u32, until: u64, reason: Class) -> (u64, Class) {
+        if let KeyState::Benched { .. } = self.state[k as usize] {
+            self.state[k as usize] = KeyState::Benched { until, reason };
+            self.wake.push(until, k);
+            return (until, reason);
+        }
+        self.bench(k, until, reason).unwrap_or((until, reason))
+    }
+
     /// Benches `k` until `until`; a bench never shrinks. A disabled key stays disabled, but its
     /// next probe moves to the end of the bench (a key out of quota is not probed).
     /// Returns the time the key is out until and the reason in force.

@@ -162,7 +162,8 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
     // verdict is reused (most steps of a big world are never called).
     // One table for every key's steps: key `k`'s step `i` is at `first_step[k] + i`.
     let mut first_step = Vec::new();
-    let mut verdicts: Vec<Option<Verdict>> = Vec::new();
+    // Each step's verdict, and the class the policy reads it as.
+    let mut verdicts: Vec<Option<(Verdict, Option<crate::Class>)>> = Vec::new();
     if opts.classify_once {
         first_step.reserve(world.scripts.len());
         verdicts.reserve(world.scripts.iter().map(|s| s.steps.len()).sum());
@@ -204,8 +205,10 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
                     match first_step.get(key as usize) {
                         Some(&first) => {
                             let slot = &mut verdicts[first + step as usize];
-                            let verdict = *slot.get_or_insert_with(|| verdict_of(reply));
-                            engine.on_verdict(req, now, reply.status, verdict)
+                            let (verdict, read) = *slot.get_or_insert_with(|| {
+                                (verdict_of(reply), world.policy.read(reply))
+                            });
+                            engine.on_verdict_as(req, now, reply.status, verdict, read)
                         }
                         None => engine.on_reply(req, now, reply),
                     }

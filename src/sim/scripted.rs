@@ -45,7 +45,11 @@ impl Upstream for ScriptedUpstream {
         match step_arrival(step, now, &lim) {
             Arrival::Reply(at) => {
                 sleep_until(crate::driver::instant_after(self.origin, at)).await;
-                Ok(Reply::clone(&step.reply))
+                // Dated headers read the virtual clock when the reply arrives, as in the
+                // simulator.
+                let date = crate::sim::clock::VIRTUAL_EPOCH_S.saturating_add((at / 1000) as i64);
+                Ok(crate::sim::clock::stamp(&step.reply, date)
+                    .unwrap_or_else(|| Reply::clone(&step.reply)))
             }
             Arrival::NoReply(at, why) => {
                 sleep_until(crate::driver::instant_after(self.origin, at)).await;
