@@ -5,9 +5,9 @@ use keypool::check;
 use keypool::explore::{find, run_seed};
 
 #[test]
-fn finds_and_shrinks_catalogued_bugs() {
-    for mutant in ["hermes-16830", "token-proxy-402", "litellm-40406"] {
-        let (seed, invariant) = (1..=200)
+fn finds_and_shrinks_every_catalogued_bug() {
+    for mutant in keypool::policy::mutant_names() {
+        let (seed, invariant) = (1..=2_000)
             .find_map(|s| {
                 run_seed(s, mutant, false)
                     .unwrap()
@@ -15,7 +15,7 @@ fn finds_and_shrinks_catalogued_bugs() {
                     .first()
                     .map(|v| (s, v.invariant))
             })
-            .unwrap_or_else(|| panic!("{mutant}: no violation in 200 seeds"));
+            .unwrap_or_else(|| panic!("{mutant}: no violation in 2,000 seeds"));
         let f = find(seed, mutant, invariant).unwrap();
         let keys: usize = f.scenario.providers.iter().map(|p| p.keys.len()).sum();
         assert!(

@@ -141,6 +141,10 @@ struct Walker<'a> {
     /// Each provider's keys (global ids are given provider by provider, so a range), and
     /// each key's provider.
     provider_keys: Vec<std::ops::Range<KeyId>>,
+    /// Per provider, its health as the replies show it (`policy.provider_health`): provider
+    /// faults in a row, and, once they ejected it, until when. It stays out of health after
+    /// that (half-open: one probe, the others pass by) until a reply that is not a fault.
+    health: Vec<(u32, Option<u64>)>,
     key_provider: Vec<u32>,
     /// Each key's quota group: the keys of its provider with the same group name, or itself;
     /// a group is a span of `group_keys`.
@@ -194,6 +198,7 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         group_of,
         group_keys,
         keys: vec![KeyModel::default(); n],
+        health: vec![(0, None); ctx.providers.len()],
         reqs: Vec::with_capacity(
             trace
                 .iter()
@@ -386,6 +391,8 @@ impl Walker<'_> {
                 self.reqs[at] = Some(spare.reuse(t, provider));
                 let keys = self.provider_keys(provider);
                 let size = keys.len() as u32;
+                // A request that passes an ejected provider by cannot probe its keys.
+                let keys = if self.unhealthy(provider) { 0..0 } else { keys };
                 for k in keys {
                     let m = &mut self.keys[k as usize];
                     if m.disabled && !m.probe_outstanding && m.probe_due.max(m.bench_until) <= t {
@@ -478,6 +485,11 @@ impl Walker<'_> {
                 ready_at,
             } => self.end(t, req, success, class, ready_at),
         }
+    }
+
+    /// The provider is ejected or half-open, as its replies show.
+    fn unhealthy(&self, p: u32) -> bool {
+        self.health.get(p as usize).is_some_and(|h| h.1.is_some())
     }
 
     fn attribution(
@@ -664,6 +676,17 @@ impl Walker<'_> {
         soft: bool,
     ) {
         let provider = self.key_provider[key as usize];
+        if let Some(h) = self.ctx.policy.provider_health {
+            let (fails, ejected) = &mut self.health[provider as usize];
+            if matches!(class, Class::ServerError | Class::Overloaded) {
+                *fails = fails.saturating_add(1);
+                if *fails >= h.eject_after && ejected.is_none_or(|u| t >= u) {
+                    *ejected = Some(t.saturating_add(h.eject_ms));
+                }
+            } else {
+                (*fails, *ejected) = (0, None);
+            }
+        }
         if let Some(ms) = ra.filter(|_| class != Class::Success) {
             let m = &mut self.keys[key as usize];
             m.ra_until = m.ra_until.max(t.saturating_add(ms));
@@ -808,8 +831,11 @@ impl Walker<'_> {
                 } else {
                     provider
                 };
+                // A provider the replies show ejected may be left with keys untried.
+                let ejected = self.unhealthy(cur);
                 if class.is_key_level()
                     && lp == cur
+                    && !ejected
                     && attempts < max_attempts
                     && t < start.saturating_add(deadline)
                 {
