@@ -7,31 +7,18 @@
 //! driver and behind a server. Several requests may be in flight at once: benches made by one
 //! are seen by the others.
 
+pub use crate::chain::ProviderSpec;
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
     Attribution, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy, RequestAction,
     RetryAfterMode, RetryAfterSource, SoftFailures, StatusAction,
 };
-use crate::pool::{KeyState, Pool, PoolKey, Strategy};
+use crate::pool::{KeyState, Pool};
 use crate::reply::Reply;
 use crate::trace::{Decision, Event, KeyId, Names, ReqId, WaitKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// One provider of the chain, as the engine is given it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderSpec {
-    /// Name shown in traces.
-    pub name: String,
-    /// Its keys.
-    pub keys: Vec<PoolKey>,
-    /// How its keys are chosen.
-    pub strategy: Strategy,
-    /// `None`: a generic fallback (or the primary). `Some(classes)`: used only when the
-    /// request stopped on one of these classes (a content-policy or bigger-context fallback).
-    pub fallback_for: Option<Vec<Class>>,
-}
 
 /// Where to send an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1023,6 +1010,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::policy::Policy;
+    use crate::pool::{PoolKey, Strategy};
     use crate::trace::{Decision, WaitKind};
 
     const OK: &str = r#"{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}"#;

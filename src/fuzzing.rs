@@ -580,7 +580,7 @@ pub fn check_request(data: &[u8]) -> Result<(), String> {
 /// keypool::fuzzing::check_trace(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
 /// ```
 pub fn check_trace(data: &[u8]) -> Result<(), String> {
-    use crate::engine::ProviderSpec;
+    use crate::chain::ProviderSpec;
     use crate::invariants::{check, Context, View};
     use crate::policy::Policy;
     use crate::pool::{PoolKey, Strategy};

@@ -16,6 +16,7 @@
 //! assert_eq!(v.class, Class::QuotaExhausted);
 //! ```
 
+pub mod chain;
 pub mod check;
 pub mod class;
 pub mod classify;

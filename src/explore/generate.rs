@@ -3,8 +3,8 @@
 //! quota groups, fallbacks, budgets and a workload. Each component draws from its own sub-seed,
 //! so adding a knob to one component does not reshuffle the others.
 
+use crate::chain::ProviderSpec;
 use crate::class::Class;
-use crate::engine::ProviderSpec;
 use crate::pool::{PoolKey, Strategy};
 use crate::scenario::{
     self, build_step, Expect, KeyDef, ProviderDef, Scenario, Step, StepDef, Workload,

@@ -11,7 +11,7 @@ mod fairness;
 pub mod observed;
 mod walk;
 
-use crate::engine::ProviderSpec;
+use crate::chain::ProviderSpec;
 use crate::policy::Policy;
 use crate::trace::{Event, ReqId};
 use std::fmt;
@@ -173,8 +173,8 @@ pub fn check(trace: &[Event], ctx: &Context) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::ProviderSpec;
     use crate::class::Class;
-    use crate::engine::ProviderSpec;
     use crate::pool::{PoolKey, Strategy};
 
     fn ctx_parts(strategy: Strategy) -> (Vec<ProviderSpec>, Policy) {

@@ -4,8 +4,8 @@
 //! from what happened next (another key, the same key, a pause, another provider), and checks
 //! that need the engine's own events are left out ([`super::support`]).
 
+use crate::chain::ProviderSpec;
 use crate::class::{Class, Verdict};
-use crate::engine::ProviderSpec;
 use crate::trace::{Decision, Event, KeyId, ReqId, WaitKind};
 
 /// A pause longer than this between a reply and the next call of the same request counts as
@@ -51,7 +51,7 @@ pub struct ClientEnd {
 ///
 /// ```
 /// use keypool::invariants::observed::{trace, ObservedCall};
-/// use keypool::engine::ProviderSpec;
+/// use keypool::chain::ProviderSpec;
 /// use keypool::pool::{PoolKey, Strategy};
 /// use keypool::{Class, Verdict};
 /// let keys = (1..=2).map(|i| PoolKey { label: format!("k{i}").into(), priority: 0, group: None }).collect();

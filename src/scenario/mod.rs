@@ -5,7 +5,7 @@ mod format;
 
 pub use format::*;
 
-use crate::engine::ProviderSpec;
+use crate::chain::ProviderSpec;
 use crate::invariants::INVARIANTS;
 use crate::policy::{preset, presets, Policy};
 use crate::pool::PoolKey;

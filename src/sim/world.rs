@@ -1,7 +1,7 @@
 //! A world: the chain, the policy, one scripted upstream per key, and the arrivals.
 
+use crate::chain::ProviderSpec;
 use crate::dialect::Form;
-use crate::engine::ProviderSpec;
 use crate::policy::Policy;
 use crate::reply::Reply;
 use std::sync::Arc;
