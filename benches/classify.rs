@@ -1,7 +1,8 @@
 //! `cargo bench --bench classify`: the classifier on typical replies.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keypool::{classify, Reply};
+use std::hint::black_box;
 
 fn json(status: u16, body: &str) -> Reply {
     Reply::new(status, body).header("content-type", "application/json")

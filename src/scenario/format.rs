@@ -50,17 +50,20 @@ fn is_default_latency(v: &u64) -> bool {
 }
 
 #[cfg(feature = "schema")]
-fn policy_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
-    let mut s = g.subschema_for::<crate::policy::Policy>().into_object();
-    // Overrides: every field optional, plus the preset name.
-    if let Some(r) = g.definitions().get("Policy").cloned() {
-        s = r.into_object();
+fn policy_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    // Overrides: the policy's fields, every one optional, plus the preset name.
+    let preset = g.subschema_for::<String>().to_value();
+    let reference = g.subschema_for::<crate::policy::Policy>();
+    let Some(mut s) = g.definitions().get("Policy").cloned() else {
+        return reference;
+    };
+    if let Some(obj) = s.as_object_mut() {
+        obj.remove("required");
+        if let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            props.insert("preset".into(), preset);
+        }
     }
-    let obj = s.object();
-    obj.required.clear();
-    obj.properties
-        .insert("preset".into(), g.subschema_for::<String>());
-    schemars::schema::Schema::Object(s)
+    schemars::Schema::try_from(s).unwrap_or(reference)
 }
 
 /// One provider of the chain.
