@@ -427,7 +427,7 @@ impl Engine {
         };
         if self.policy.single_key_retries
             && rule.request == RequestAction::Rotate
-            && self.names.keys.len() == 1
+            && self.provs[p as usize].pool.len() == 1
         {
             rule = ClassRule {
                 key: KeyAction::None,
@@ -531,6 +531,7 @@ impl Engine {
                     if r.retries >= limit {
                         return self.leave_provider(req, now, class);
                     }
+                    let r = &mut self.reqs[req as usize];
                     r.retries += 1;
                 }
                 self.decide(req, now, Decision::NextKey, None);
@@ -831,6 +832,32 @@ impl Engine {
             })
     }
 
+    /// With `priority_levels`, moves request `req` to the next priority level of provider `p`
+    /// that has a key it may call: the keys of its current level and above are done with, and
+    /// the retry budget starts afresh. False when there is no such level.
+    fn next_level(&mut self, req: ReqId, p: u32) -> bool {
+        if !self.policy.priority_levels {
+            return false;
+        }
+        let pool = &self.provs[p as usize].pool;
+        let r = &mut self.reqs[req as usize];
+        let Some(level) = r.tried.iter().map(|&k| pool.key(k).priority).max() else {
+            return false;
+        };
+        let n = pool.len() as u32;
+        let lower = (0..n).any(|k| pool.key(k).priority > level && !r.banned.contains(&k));
+        if !lower {
+            return false;
+        }
+        for k in 0..n {
+            if pool.key(k).priority <= level && !r.banned.contains(&k) {
+                r.banned.push(k);
+            }
+        }
+        r.retries = 0;
+        true
+    }
+
     /// Where request `req` goes after provider `p`: the next provider that may take it, or,
     /// past the last, the primary again while `chain_passes` allows another walk.
     fn next_in_chain(&mut self, req: ReqId, p: u32) -> Option<u32> {
@@ -866,6 +893,10 @@ impl Engine {
     /// Retries or keys are spent on this provider: fall back, or fail with `class`.
     fn leave_provider(&mut self, req: ReqId, now: u64, class: Class) -> Step {
         let p = self.reqs[req as usize].provider;
+        if self.next_level(req, p) {
+            self.decide(req, now, Decision::NextKey, None);
+            return self.next(req, now);
+        }
         match self.next_in_chain(req, p) {
             Some(np) => {
                 self.switch_provider(req, now, np);

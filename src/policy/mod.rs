@@ -383,13 +383,16 @@ pub struct Policy {
     /// the record (LiteLLM: `"402": {"key": "bench", "bench_ms": 5000, "request": "fallback"}`,
     /// a 402 is cooled and never rotated, but a fallback catches it).
     pub status_rules: BTreeMap<u16, ClassRule>,
-    /// A chain of a single key never benches it: a failure whose rule rotates backs off (or
-    /// sleeps the retry-after) and calls it again (LiteLLM's one-deployment model group; its
-    /// `order` levels are deployments of one group, written as a chain of providers).
+    /// A provider with a single key never benches it: a failure whose rule rotates backs off
+    /// (or sleeps the retry-after) and calls it again (LiteLLM's one-deployment model group).
     pub single_key_retries: bool,
     /// Only the first failing key of a request is benched or disabled; later ones stay in
     /// service (the LiteLLM proxy sets cooldowns from a callback that runs once per request).
     pub bench_first_failure_only: bool,
+    /// Each priority level of a provider's keys is a fallback level of its own (LiteLLM's
+    /// deployment `order`): when the request would leave the provider (its retries spent, or
+    /// a fallback), it moves on to the next lower level with a fresh retry budget.
+    pub priority_levels: bool,
     /// How a 2xx that carries a failure is treated.
     pub soft_failures: SoftFailures,
     /// The same, when the failure came in a stream (`null`: as `soft_failures`).
@@ -456,6 +459,7 @@ impl Default for Policy {
             status_rules: BTreeMap::new(),
             single_key_retries: false,
             bench_first_failure_only: false,
+            priority_levels: false,
             soft_failures: SoftFailures::Parity,
             soft_failures_streamed: None,
             bench_combine: BenchCombine::Later,

@@ -76,6 +76,8 @@ fn litellm(p: &mut Policy) {
     p.empty_is_success = true;
     // The shuffle draws among every deployment not cooling, tried ones included.
     p.avoid_tried = false;
+    // Deployments with an `order` are tried level by level, each with its own budget.
+    p.priority_levels = true;
     // One deployment: no cooldown; the retry sleeps the header, or 0.8-1.0 s.
     p.single_key_retries = true;
     p.backoff = Backoff {
