@@ -11,8 +11,8 @@ pub use crate::chain::ProviderSpec;
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
-    Attribution, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy, RequestAction,
-    RetryAfterMode, RetryAfterSource, SoftFailures, StatusAction,
+    Attribution, Backoff, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy,
+    RequestAction, RetryAfterMode, RetryAfterSource, SoftFailures, StatusAction,
 };
 use crate::pool::{KeyState, Pool};
 use crate::reply::Reply;
@@ -415,7 +415,8 @@ impl Engine {
             };
         }
         if soft_retry_same {
-            return self.retry(req, now, Some(send.key), ra);
+            let b = self.policy.soft_backoff.unwrap_or(self.policy.backoff);
+            return self.retry_after_backoff(req, now, Some(send.key), ra, b);
         }
         if soft_stop {
             return self.fail(req, now, class);
@@ -646,6 +647,19 @@ impl Engine {
 
     /// Back off (or honour `ra`) and try again, on `same` key or another.
     fn retry(&mut self, req: ReqId, now: u64, same: Option<u32>, ra: Option<u64>) -> Step {
+        let b = self.policy.backoff;
+        self.retry_after_backoff(req, now, same, ra, b)
+    }
+
+    /// [`Self::retry`] with the backoff `b`.
+    fn retry_after_backoff(
+        &mut self,
+        req: ReqId,
+        now: u64,
+        same: Option<u32>,
+        ra: Option<u64>,
+        b: Backoff,
+    ) -> Step {
         let p = self.reqs[req as usize].provider;
         if self.passes_by(p, req, now) {
             // The provider was just ejected: no use backing off to call it again.
@@ -663,7 +677,7 @@ impl Engine {
         }
         let mut delay = match ra {
             Some(ms) => ms,
-            None => self.jittered_backoff(n),
+            None => self.jittered_backoff(n, &b),
         };
         if delay > self.policy.max_wait_ms {
             match self.policy.long_retry_after {
@@ -673,7 +687,7 @@ impl Engine {
                         .unwrap_or(Class::ServerError);
                     return self.leave_provider(req, now, c);
                 }
-                LongWait::Backoff => delay = self.jittered_backoff(n),
+                LongWait::Backoff => delay = self.jittered_backoff(n, &b),
             }
         }
         let until = now.saturating_add(delay);
@@ -691,16 +705,16 @@ impl Engine {
         Step::Wait { req, until }
     }
 
-    fn jittered_backoff(&mut self, n: u32) -> u64 {
-        let base = self.policy.backoff_ms(n);
-        let pct = self.policy.backoff.jitter_pct.min(100) as u64;
+    fn jittered_backoff(&mut self, n: u32, b: &Backoff) -> u64 {
+        let base = b.delay_ms(n);
+        let pct = b.jitter_pct.min(100) as u64;
         if pct == 0 || base == 0 {
             return base;
         }
         // base / 100 * pct cannot overflow (pct <= 100), whatever a policy says.
         let most = base / 100 * pct + base % 100 * pct / 100;
         let cut = self.rng.random_range(0..=most);
-        match self.policy.backoff.jitter {
+        match b.jitter {
             Jitter::Subtract => base - cut,
             Jitter::Add => base.saturating_add(cut),
         }

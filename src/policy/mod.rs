@@ -340,6 +340,9 @@ pub struct Policy {
     pub max_wait_ms: u64,
     /// Backoff between retries.
     pub backoff: Backoff,
+    /// Backoff before retrying a 2xx failure in place (`soft_failures: retry_same`); `null`:
+    /// `backoff` (hermes-agent waits 5-7.5 s, then 10-15 s, there: longer than for a 429).
+    pub soft_backoff: Option<Backoff>,
     /// When the host gives up on an attempt that sends nothing.
     pub timeouts: Timeouts,
     /// Per-class rules.
@@ -435,6 +438,7 @@ impl Default for Policy {
             deadline_ms: 120_000,
             max_wait_ms: 60_000,
             backoff: Backoff::default(),
+            soft_backoff: None,
             timeouts: Timeouts::default(),
             rules: Rules::default(),
             probe_after_ms: Some(1_800_000),
@@ -522,6 +526,17 @@ impl Policy {
         ms("max_wait_ms", self.max_wait_ms)?;
         ms("backoff.base_ms", self.backoff.base_ms)?;
         ms("backoff.cap_ms", self.backoff.cap_ms)?;
+        if let Some(b) = self.soft_backoff {
+            ms("soft_backoff.base_ms", b.base_ms)?;
+            ms("soft_backoff.cap_ms", b.cap_ms)?;
+            count("soft_backoff.factor", b.factor, 0)?;
+            if b.jitter_pct > 100 {
+                return Err((
+                    "soft_backoff.jitter_pct".into(),
+                    format!("{} is out of range (0 to 100)", b.jitter_pct),
+                ));
+            }
+        }
         count("backoff.factor", self.backoff.factor, 0)?;
         if self.backoff.jitter_pct > 100 {
             return Err((
@@ -620,7 +635,19 @@ impl Policy {
 
     /// The backoff before retry number `n` (0-based), before jitter.
     pub fn backoff_ms(&self, n: u32) -> u64 {
-        let b = &self.backoff;
+        self.backoff.delay_ms(n)
+    }
+}
+
+impl Backoff {
+    /// The delay before retry number `n` (0-based), before jitter.
+    ///
+    /// ```
+    /// let b = keypool::policy::Backoff::default();
+    /// assert_eq!((b.delay_ms(0), b.delay_ms(2), b.delay_ms(99)), (500, 2_000, 30_000));
+    /// ```
+    pub fn delay_ms(&self, n: u32) -> u64 {
+        let b = self;
         let grow = b.factor.max(1).saturating_pow(n.min(63));
         b.base_ms.saturating_mul(grow).min(b.cap_ms)
     }
