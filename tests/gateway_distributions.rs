@@ -6,14 +6,24 @@ use keypool::{check, scenario};
 
 /// `failing` keys answer `template` forever, then one good key; the key order is shuffled.
 fn share_ok(failing: usize, template: &str, max_retries: u32) -> f64 {
-    share_ok_in(failing, template, max_retries, 1 + max_retries)
+    share_ok_in(failing, &[template], max_retries, 1 + max_retries, "")
 }
 
-/// As `share_ok`; every failure makes exactly `calls` calls.
-fn share_ok_in(failing: usize, template: &str, max_retries: u32, calls: u32) -> f64 {
+/// As `share_ok`, the failing keys answering `templates` in turn, with more `policy` fields;
+/// every failure makes exactly `calls` calls.
+fn share_ok_in(
+    failing: usize,
+    templates: &[&str],
+    max_retries: u32,
+    calls: u32,
+    policy: &str,
+) -> f64 {
     const SEEDS: u64 = 400;
     let mut keys: Vec<String> = (1..=failing)
-        .map(|i| format!(r#"{{"label": "k{i}", "script": ["{template}"]}}"#))
+        .map(|i| {
+            let t = templates[(i - 1) % templates.len()];
+            format!(r#"{{"label": "k{i}", "script": ["{t}"]}}"#)
+        })
         .collect();
     keys.push(format!(r#"{{"label": "k{}"}}"#, failing + 1));
     let mut ok = 0;
@@ -21,7 +31,7 @@ fn share_ok_in(failing: usize, template: &str, max_retries: u32, calls: u32) -> 
         let text = format!(
             r#"{{"name": "d", "seed": {seed},
                 "providers": [{{"name": "p", "strategy": "random", "keys": [{}]}}],
-                "policy": {{"preset": "litellm", "max_retries": {max_retries}}},
+                "policy": {{"preset": "litellm", "max_retries": {max_retries}{policy}}},
                 "workload": {{"at_ms": [0]}}}}"#,
             keys.join(",")
         );
@@ -67,6 +77,26 @@ fn litellm_tries_one_plus_num_retries_shuffled_keys() {
         1.0,
         "nine 429, num_retries 9"
     );
+    // k2's 429 is insufficient_quota: identical (quota is cooled like a rate limit).
+    let mixed = ["openai.rate_limit", "openai.insufficient_quota"];
+    near(
+        share_ok_in(2, &mixed, 0, 1, ""),
+        1.0 / 3.0,
+        "quota, num_retries 0",
+    );
+    assert_eq!(
+        share_ok_in(2, &mixed, 2, 3, ""),
+        1.0,
+        "quota, num_retries 2"
+    );
+    // `enable_weighted_failover` with num_retries 3: 20/20 ok, up to 10 distinct keys — a
+    // rotation no longer spends a retry.
+    let weighted = r#", "rotation_costs_retry": false"#;
+    assert_eq!(
+        share_ok_in(9, &["openai.rate_limit"], 3, 0, weighted),
+        1.0,
+        "weighted failover"
+    );
     // k1..k9 401, k10 ok. Measured: 2 → 4/10 ok; 9 → 10/10.
     near(
         share_ok(9, "openai.invalid_key", 2),
@@ -83,5 +113,9 @@ fn litellm_tries_one_plus_num_retries_shuffled_keys() {
 #[test]
 fn litellm_never_rotates_a_402() {
     // k1..k9 402, k10 ok: one call; only a shuffle that drew k10 first succeeds.
-    near(share_ok_in(9, "openrouter.credits", 2, 1), 0.1, "nine 402");
+    near(
+        share_ok_in(9, &["openrouter.credits"], 2, 1, ""),
+        0.1,
+        "nine 402",
+    );
 }
