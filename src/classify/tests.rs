@@ -820,6 +820,25 @@ fn differential_regressions() {
 /// overload or server word inside another word or another meaning, and the shapes each
 /// narrowed phrase was kept for.
 #[test]
+fn a_request_too_big_in_bytes_is_a_context_overflow() {
+    // Gemini answers an oversized body with INVALID_ARGUMENT; the request, not the key, is
+    // at fault, and only a smaller request (or a bigger-context fallback) can help.
+    is(
+        j(
+            400,
+            r#"{"error":{"code":400,"message":"Request payload size exceeds the limit: 20971520 bytes.","status":"INVALID_ARGUMENT"}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(413, r#"{"error":{"message":"request body too large"}}"#),
+        ContextOverflow,
+        None,
+    );
+}
+
+#[test]
 fn request_faults_with_key_level_words() {
     // Anthropic: a thinking block's signature is the request's, not a credential's.
     is(

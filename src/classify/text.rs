@@ -307,6 +307,12 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "超长",
     "exceeds maximum context",
     "context_length",
+    // Gemini: "Request payload size exceeds the limit: 20971520 bytes."
+    "payload size exceeds",
+    "request payload size",
+    // Gateways and proxies in front of a provider: "request body too large".
+    "request body too large",
+    "request size exceeds",
 ];
 
 const REGION: &[&str] = &[
