@@ -35,7 +35,11 @@ pool = CredentialPool("custom", [
 
 
 def converse(text, api_mode):
-    agent = AIAgent(base_url=base, api_key=keys[0]["secret"], provider="custom",
+    # A conversation starts on the credential the pool selects, as hermes' runtime provider
+    # resolution does (an exhausted key is passed over), not on a fixed first key.
+    entry = pool.select()
+    api_key = entry.runtime_api_key if entry is not None else keys[0]["secret"]
+    agent = AIAgent(base_url=base, api_key=api_key, provider="custom",
                     model=cfg["model"], api_mode=api_mode, credential_pool=pool,
                     quiet_mode=True, max_iterations=1, enabled_toolsets=[],
                     skip_context_files=True, skip_memory=True)
