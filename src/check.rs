@@ -43,6 +43,7 @@ pub fn run(sc: &Scenario, preset: Option<&str>) -> Result<ScenarioRun, String> {
     let world = scenario::world(sc, preset)?;
     let out = sim::run(&world, true);
     let mut violations = trace_violations(&world, &out);
+    violations.extend(faithful(&world, &out));
     violations.extend(determinism(
         &world,
         &out,
@@ -135,6 +136,76 @@ pub fn trace_violations(world: &World, out: &SimOutput) -> Vec<Violation> {
         });
     }
     violations
+}
+
+/// `faithful_trace`: the engine's account of each reply (its `reply` events) against what the
+/// simulated upstream served: the same key, status, class and retry-after as the classifier
+/// reads from the served step. The other invariants judge the trace, so a trace that misstates
+/// a reply would mislead them; this is the check that does not take the engine's word.
+pub fn faithful(world: &World, out: &SimOutput) -> Vec<Violation> {
+    use std::collections::HashMap;
+    let formed = world.formed();
+    let world = formed.as_ref().unwrap_or(world);
+    let served: HashMap<(u32, u32), &sim::Served> =
+        out.served.iter().map(|s| ((s.req, s.attempt), s)).collect();
+    let mut v = Vec::new();
+    for e in &out.trace {
+        let Event::Reply {
+            t,
+            req,
+            attempt,
+            key,
+            status,
+            class,
+            retry_after_ms,
+            ..
+        } = *e
+        else {
+            continue;
+        };
+        // Status 0: no reply came (a timeout, a reset, a cut), which the upstream did not serve.
+        if status == 0 {
+            continue;
+        }
+        let mut says = |message: String| {
+            v.push(Violation {
+                invariant: "faithful_trace",
+                req: Some(req),
+                attempt: Some(attempt),
+                t: Some(t),
+                message,
+            })
+        };
+        let Some(s) = served.get(&(req, attempt)) else {
+            says("the trace records a reply the upstream never served".into());
+            continue;
+        };
+        if s.key != key {
+            says(format!(
+                "the reply is charged to key #{key}, but key #{} served it",
+                s.key
+            ));
+            continue;
+        }
+        let Some(step) = world
+            .scripts
+            .get(s.key as usize)
+            .and_then(|sc| sc.steps.get(s.step as usize))
+        else {
+            continue;
+        };
+        let date = sim::clock::VIRTUAL_EPOCH_S.saturating_add((s.t / 1000) as i64);
+        let stamped = sim::clock::stamp(&step.reply, date);
+        let reply = stamped.as_ref().unwrap_or(&step.reply);
+        let read = crate::classify(reply);
+        if reply.status != status || read.class != class || read.retry_after_ms != retry_after_ms {
+            says(format!(
+                "the trace says {status} {class} (retry-after {retry_after_ms:?}), but the reply served was {} {} (retry-after {:?})",
+                reply.status, read.class, read.retry_after_ms
+            ));
+        }
+    }
+    v
 }
 
 /// `deterministic`: the same world run again must give the same trace, byte for byte.
@@ -548,5 +619,39 @@ mod tests {
         // A mutant run is judged without the scenario's own declaration.
         let run = super::run(&hermes_401(r#""disabled_key_probing""#), Some("reference")).unwrap();
         assert!(run.declared.is_empty() && run.violations.is_empty());
+    }
+
+    #[test]
+    fn a_trace_that_misstates_a_reply_is_caught() {
+        let sc = scenario::parse(
+            r#"{"name": "f", "providers": [{"name": "p", "keys": [
+                {"label": "k1", "script": ["openai.insufficient_quota"]}, {"label": "k2"}]}],
+              "workload": {"at_ms": [0]}}"#,
+            "f.json",
+        )
+        .unwrap();
+        let world = scenario::world(&sc, None).unwrap();
+        let mut out = sim::run(&world, true);
+        assert!(faithful(&world, &out).is_empty());
+        // An engine that told the checker the quota error was a rate limit (so a later call
+        // to k1 would look allowed) is caught, and so is one that charged it to k2.
+        for e in &mut out.trace {
+            if let Event::Reply { class, .. } = e {
+                if *class == Class::QuotaExhausted {
+                    *class = Class::RateLimit;
+                }
+            }
+        }
+        let v = faithful(&world, &out);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("quota_exhausted"), "{}", v[0].message);
+        for e in &mut out.trace {
+            if let Event::Reply { key, .. } = e {
+                *key = 1;
+            }
+        }
+        assert!(faithful(&world, &out)[0]
+            .message
+            .contains("key #0 served it"));
     }
 }

@@ -35,6 +35,7 @@ pub const INVARIANTS: &[&str] = &[
     "informative_failure",
     "deterministic",
     "no_secret_in_output",
+    "faithful_trace",
 ];
 
 /// A quota failure with no stated reset is taken to bench its key for this long (the

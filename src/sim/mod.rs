@@ -33,6 +33,24 @@ pub struct SimOutput {
     pub truncated: bool,
     /// Every key's state at the end, by global key id.
     pub final_states: Vec<crate::pool::KeyState>,
+    /// What the upstream served, reply by reply (recorded with the trace): the ground truth
+    /// the checker compares the engine's account of each reply with.
+    pub served: Vec<Served>,
+}
+
+/// One reply the simulated upstream delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// The request and attempt it answered.
+    pub req: u32,
+    /// The attempt number within the request.
+    pub attempt: u32,
+    /// The key whose script served it.
+    pub key: u32,
+    /// The script step.
+    pub step: u32,
+    /// When it arrived (its dated headers read this time).
+    pub t: u64,
 }
 
 /// Events the loop processes; order within one instant is the sequence number.
@@ -43,6 +61,7 @@ enum Ev {
         req: u32,
         key: u32,
         step: u32,
+        attempt: u32,
     },
     NoReply {
         req: u32,
@@ -178,6 +197,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
         queue.push(t, Ev::Arrive);
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; world.arrivals.len()];
+    let mut served = Vec::new();
     let mut processed = 0usize;
     let cap = event_cap(world.arrivals.len());
     let mut truncated = false;
@@ -193,7 +213,21 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
             Ev::Arrive => engine.start(now),
             Ev::Wake { req } => engine.on_wake(req, now),
             Ev::NoReply { req, why } => engine.on_no_reply(req, now, why),
-            Ev::Deliver { req, key, step } => {
+            Ev::Deliver {
+                req,
+                key,
+                step,
+                attempt,
+            } => {
+                if opts.record {
+                    served.push(Served {
+                        req,
+                        attempt,
+                        key,
+                        step,
+                        t: now,
+                    });
+                }
                 let step_def = &world.scripts[key as usize].steps[step as usize];
                 let reply = &step_def.reply;
                 if step_def.dated {
@@ -227,6 +261,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
                             req: s.req,
                             key: s.key_id,
                             step: idx as u32,
+                            attempt: s.attempt,
                         },
                     ),
                     delivery::Arrival::NoReply(at, why) => {
@@ -247,6 +282,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
     }
     let final_states = engine.key_states(last_t);
     SimOutput {
+        served,
         trace: engine.take_trace(),
         outcomes,
         names: engine.into_names(),

@@ -98,5 +98,7 @@ pub async fn drive<U: Upstream>(world: &World, upstream: U) -> SimOutput {
         names,
         truncated: false,
         final_states,
+        // An upstream outside the simulator keeps its own record (`keypool serve`).
+        served: Vec::new(),
     }
 }
