@@ -578,7 +578,11 @@ impl Engine {
     /// fallback follows. Once the ejection is over, one request at a time goes through to
     /// probe it.
     fn passes_by(&mut self, p: u32, req: ReqId, now: u64) -> bool {
-        if self.reqs[req as usize].fault.is_some() || self.next_provider(p, None).is_none() {
+        // The common case first: a healthy provider (this runs before every attempt).
+        if self.provs[p as usize].ejected_until.is_none()
+            || self.reqs[req as usize].fault.is_some()
+            || self.next_provider(p, None).is_none()
+        {
             return false;
         }
         let prov = &mut self.provs[p as usize];
