@@ -11,7 +11,7 @@ pub use crate::chain::ProviderSpec;
 use crate::class::{Class, Verdict};
 use crate::classify::classify;
 use crate::policy::{
-    Attribution, Backoff, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy,
+    Attribution, Backoff, BenchCombine, ClassRule, Jitter, KeyAction, LongWait, Policy, ReadyTime,
     RequestAction, RetryAfterMode, RetryAfterSource, SoftFailures, StatusAction,
 };
 use crate::pool::{KeyState, Pool};
@@ -125,6 +125,9 @@ struct Req {
     same_retried: Option<u32>,
     /// A failure of this request has benched or disabled a key.
     benched_one: bool,
+    /// With `priority_levels`, the level a fallback pass is held to; `None` on the first
+    /// pass, which draws from the best level that has a key ready.
+    level: Option<i64>,
     /// Walks of the chain begun (`policy.chain_passes`).
     passes: u32,
     /// The request stopped on this request fault: only fallbacks for this class may take it.
@@ -298,6 +301,7 @@ impl Engine {
             retry_same: None,
             same_retried: None,
             benched_one: false,
+            level: None,
             passes: 1,
             fault: None,
             done: false,
@@ -680,6 +684,7 @@ impl Engine {
             return self.leave_provider(req, now, c);
         }
         let mut delay = match ra {
+            _ if self.retries_at_once(p, now) => 0,
             Some(ms) => ms,
             None => self.jittered_backoff(n, &b),
         };
@@ -707,6 +712,16 @@ impl Engine {
         r.retry_same = same;
         self.decide(req, now, Decision::Wait(WaitKind::Backoff), Some(until));
         Step::Wait { req, until }
+    }
+
+    /// [`Policy::retry_at_once_while_ready`] applies: more than one key, one of them ready.
+    fn retries_at_once(&mut self, p: u32, now: u64) -> bool {
+        if !self.policy.retry_at_once_while_ready {
+            return false;
+        }
+        let pool = &mut self.provs[p as usize].pool;
+        pool.refresh(now);
+        pool.len() > 1 && pool.ready_count() > 0
     }
 
     fn jittered_backoff(&mut self, n: u32, b: &Backoff) -> u64 {
@@ -754,13 +769,18 @@ impl Engine {
             } else {
                 let exclude = &mut self.exclude;
                 exclude.clear();
+                exclude.extend_from_slice(&r.banned);
+                if self.policy.priority_levels {
+                    off_level(&prov.pool, r, exclude);
+                }
+                let banned = exclude.len();
                 if self.policy.avoid_tried {
                     exclude.extend_from_slice(&r.tried);
                 }
-                exclude.extend_from_slice(&r.banned);
                 let first = prov.pool.select(now, exclude, r.rr_start, &mut self.rng);
                 if first.is_none() && r.allow_tried {
-                    prov.pool.select(now, &r.banned, r.rr_start, &mut self.rng)
+                    prov.pool
+                        .select(now, &exclude[..banned], r.rr_start, &mut self.rng)
                 } else {
                     first
                 }
@@ -850,30 +870,38 @@ impl Engine {
             })
     }
 
-    /// With `priority_levels`, moves request `req` to the next priority level of provider `p`
-    /// that has a key it may call: the keys of its current level and above are done with, and
-    /// the retry budget starts afresh. False when there is no such level.
+    /// With `priority_levels`, moves request `req` to a fallback pass held to the next
+    /// priority level of provider `p` (after the pass's own level, or after the best level
+    /// when the first pass ends), with a fresh retry budget. False when there is none.
     fn next_level(&mut self, req: ReqId, p: u32) -> bool {
         if !self.policy.priority_levels {
             return false;
         }
         let pool = &self.provs[p as usize].pool;
         let r = &mut self.reqs[req as usize];
-        let Some(level) = r.tried.iter().map(|&k| pool.key(k).priority).max() else {
-            return false;
-        };
         let n = pool.len() as u32;
-        let lower = (0..n).any(|k| pool.key(k).priority > level && !r.banned.contains(&k));
-        if !lower {
-            return false;
-        }
-        for k in 0..n {
-            if pool.key(k).priority <= level && !r.banned.contains(&k) {
-                r.banned.push(k);
+        // LiteLLM's order fallbacks are the levels after the first, whatever levels the
+        // first pass reached as better ones cooled.
+        let current = match r.level {
+            Some(l) => l,
+            None => match (0..n).map(|k| pool.key(k).priority).min() {
+                Some(l) => l,
+                None => return false,
+            },
+        };
+        let next = (0..n)
+            .filter(|k| !r.banned.contains(k))
+            .map(|k| pool.key(k).priority)
+            .filter(|&l| l > current)
+            .min();
+        match next {
+            Some(l) => {
+                r.level = Some(l);
+                r.retries = 0;
+                true
             }
+            None => false,
         }
-        r.retries = 0;
-        true
     }
 
     /// Where request `req` goes after provider `p`: the next provider that may take it, or,
@@ -903,6 +931,7 @@ impl Engine {
         r.retries = 0;
         r.tried.clear();
         r.banned.clear();
+        r.level = None;
         r.allow_tried = false;
         r.retry_same = None;
         r.rr_start = start;
@@ -987,10 +1016,12 @@ impl Engine {
             _ => class,
         };
         let class = self.policy.failure_class.unwrap_or(class);
-        let mut ready_at = earliest.map(|e| e.0);
-        if !self.policy.report_ready_time {
-            ready_at = None;
-        }
+        let all_out = || self.provs.iter().all(|p| p.pool.ready_count() == 0);
+        let ready_at = match self.policy.report_ready_time {
+            ReadyTime::Always => earliest.map(|e| e.0),
+            ReadyTime::AllOut if all_out() => earliest.map(|e| e.0),
+            ReadyTime::AllOut | ReadyTime::Never => None,
+        };
         self.end(req, now, false, class, ready_at, keys)
     }
 
@@ -1052,6 +1083,22 @@ impl Engine {
     /// When the request started.
     pub fn started_at(&self, req: ReqId) -> u64 {
         self.reqs[req as usize].start
+    }
+}
+
+/// Adds to `exclude` the keys of `pool` outside the level request `r` may draw from: its
+/// fallback pass's level, or on the first pass the best level with a key ready now (LiteLLM
+/// draws among the healthy deployments of the lowest `order`).
+fn off_level(pool: &Pool, r: &Req, exclude: &mut Vec<u32>) {
+    let n = pool.len() as u32;
+    let level = r.level.or_else(|| {
+        (0..n)
+            .filter(|&k| pool.selectable(k) && !r.banned.contains(&k))
+            .map(|k| pool.key(k).priority)
+            .min()
+    });
+    if let Some(l) = level {
+        exclude.extend((0..n).filter(|&k| pool.key(k).priority != l));
     }
 }
 

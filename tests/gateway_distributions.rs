@@ -2,6 +2,7 @@
 //! docs/gateways.md, the share of requests that succeed over many seeds must match what the
 //! real Router was measured doing (and what the shuffle implies).
 
+use keypool::trace::Event;
 use keypool::{check, scenario};
 
 /// `failing` keys answer `template` forever, then one good key; the key order is shuffled.
@@ -118,4 +119,57 @@ fn litellm_never_rotates_a_402() {
         0.1,
         "nine 402",
     );
+}
+
+#[test]
+fn litellm_redraws_a_key_that_answered_529() {
+    // k1 529 forever, k2 ok. A 529 is not cooled and the retry draws from every deployment,
+    // so only k1 k1 k1 fails: 1/8 of the draws (measured: `k1 k1 k1`, then `k2`).
+    near(
+        share_ok(1, "anthropic.overloaded", 2),
+        7.0 / 8.0,
+        "529, num_retries 2",
+    );
+}
+
+#[test]
+fn litellm_order_draws_from_the_best_healthy_level_then_each_level_in_turn() {
+    // Two deployments of `order` 1 answering 429, two of `order` 2 working, shuffled, and
+    // num_retries 0: the first pass draws only from order 1; its order fallback only from 2.
+    let mut first_keys = std::collections::BTreeSet::new();
+    for seed in 0..200 {
+        let text = format!(
+            r#"{{"name": "d", "seed": {seed},
+                "providers": [{{"name": "p", "strategy": "random", "keys": [
+                    {{"label": "k1", "priority": 0, "script": ["openai.rate_limit"]}},
+                    {{"label": "k2", "priority": 0, "script": ["openai.rate_limit"]}},
+                    {{"label": "k3", "priority": 1}},
+                    {{"label": "k4", "priority": 1}}]}}],
+                "policy": {{"preset": "litellm", "max_retries": 0}},
+                "workload": {{"at_ms": [0]}}}}"#
+        );
+        let sc = scenario::parse(&text, "d.json").unwrap();
+        let run = check::run(&sc, None).unwrap();
+        let o = run.out.outcomes[0].as_ref().expect("the request ended");
+        assert!(o.success && o.attempts == 2, "seed {seed}: {o:?}");
+        let keys: Vec<String> = run
+            .out
+            .trace
+            .iter()
+            .filter_map(|e| match e {
+                Event::Attempt { key, .. } => Some(run.out.names.key(*key).to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            ["k1", "k2"].contains(&keys[0].as_str()),
+            "seed {seed}: {keys:?}"
+        );
+        assert!(
+            ["k3", "k4"].contains(&keys[1].as_str()),
+            "seed {seed}: {keys:?}"
+        );
+        first_keys.insert(keys[0].clone());
+    }
+    assert_eq!(first_keys.len(), 2, "both order-1 deployments are drawn");
 }

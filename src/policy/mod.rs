@@ -225,6 +225,75 @@ pub enum RetryAfterMode {
     FirstOnly,
 }
 
+/// When a failed request carries the time a key is ready again. Written `true` (always),
+/// `false` (never) or `"all_out"`.
+///
+/// ```
+/// use keypool::policy::ReadyTime;
+/// let r: ReadyTime = serde_json::from_str("\"all_out\"").unwrap();
+/// assert_eq!(r, ReadyTime::AllOut);
+/// assert_eq!(serde_json::from_str::<ReadyTime>("true").unwrap(), ReadyTime::Always);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "ReadyTimeRepr", into = "ReadyTimeRepr")]
+pub enum ReadyTime {
+    /// Every failure that leaves a key to come back says when.
+    #[default]
+    Always,
+    /// No failure says when (the LiteLLM Router: "no healthy deployments").
+    Never,
+    /// Only a failure that ended because no key was ready says when; a request that spent
+    /// its retries while a key was still ready says nothing (the LiteLLM proxy's
+    /// `all_deployments_in_cooldown` 429 carries a `retry-after`, its spent-retries 429 not).
+    AllOut,
+}
+
+/// How [`ReadyTime`] is written: a bool for the two plain cases.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+enum ReadyTimeRepr {
+    Flag(bool),
+    Named(ReadyTimeName),
+}
+
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+enum ReadyTimeName {
+    AllOut,
+}
+
+impl From<ReadyTimeRepr> for ReadyTime {
+    fn from(r: ReadyTimeRepr) -> Self {
+        match r {
+            ReadyTimeRepr::Flag(true) => ReadyTime::Always,
+            ReadyTimeRepr::Flag(false) => ReadyTime::Never,
+            ReadyTimeRepr::Named(ReadyTimeName::AllOut) => ReadyTime::AllOut,
+        }
+    }
+}
+
+impl From<ReadyTime> for ReadyTimeRepr {
+    fn from(r: ReadyTime) -> Self {
+        match r {
+            ReadyTime::Always => ReadyTimeRepr::Flag(true),
+            ReadyTime::Never => ReadyTimeRepr::Flag(false),
+            ReadyTime::AllOut => ReadyTimeRepr::Named(ReadyTimeName::AllOut),
+        }
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ReadyTime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReadyTime".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ReadyTimeRepr::json_schema(g)
+    }
+}
+
 /// Where a request's wait may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -361,8 +430,8 @@ pub struct Policy {
     pub retry_after_holds_key: bool,
     /// Wait for a benched key when no other key is ready.
     pub wait_for_benched: bool,
-    /// A failed request carries the earliest time a key is ready again.
-    pub report_ready_time: bool,
+    /// When a failed request carries the earliest time a key is ready again.
+    pub report_ready_time: ReadyTime,
     /// A request that found no ready key reports this class instead of the benches' reason.
     pub pool_exhausted_class: Option<Class>,
     /// Classes (whose rule rotates) that first retry the failing key after a back-off,
@@ -389,12 +458,17 @@ pub struct Policy {
     /// A provider with a single key never benches it: a failure whose rule rotates backs off
     /// (or sleeps the retry-after) and calls it again (LiteLLM's one-deployment model group).
     pub single_key_retries: bool,
+    /// A retry waits for nothing (no back-off, no retry-after) while the provider has more
+    /// than one key and one of them is ready: the next draw may be the same key (LiteLLM's
+    /// Router sleeps only for a one-deployment group or when no deployment is healthy).
+    pub retry_at_once_while_ready: bool,
     /// Only the first failing key of a request is benched or disabled; later ones stay in
     /// service (the LiteLLM proxy sets cooldowns from a callback that runs once per request).
     pub bench_first_failure_only: bool,
     /// Each priority level of a provider's keys is a fallback level of its own (LiteLLM's
-    /// deployment `order`): when the request would leave the provider (its retries spent, or
-    /// a fallback), it moves on to the next lower level with a fresh retry budget.
+    /// deployment `order`): the first pass draws from the best level with a key ready; when
+    /// the request would leave the provider (its retries spent, or a fallback), it gets a pass
+    /// held to the next level after the best, then the next, each with a fresh retry budget.
     pub priority_levels: bool,
     /// How a 2xx that carries a failure is treated.
     pub soft_failures: SoftFailures,
@@ -448,7 +522,7 @@ impl Default for Policy {
             long_retry_after: LongWait::GiveUp,
             retry_after_holds_key: true,
             wait_for_benched: true,
-            report_ready_time: true,
+            report_ready_time: ReadyTime::Always,
             pool_exhausted_class: None,
             retry_same_key_first: Vec::new(),
             retry_counting: RetryCounting::Waits,
@@ -462,6 +536,7 @@ impl Default for Policy {
             status_classes: BTreeMap::new(),
             status_rules: BTreeMap::new(),
             single_key_retries: false,
+            retry_at_once_while_ready: false,
             bench_first_failure_only: false,
             priority_levels: false,
             soft_failures: SoftFailures::Parity,

@@ -62,7 +62,7 @@ fn litellm(p: &mut Policy) {
         .insert(402, bench(5_000, RequestAction::Fallback));
     // Every deployment cooling: "no healthy deployments" at once, no retry-after.
     p.wait_for_benched = false;
-    p.report_ready_time = false;
+    p.report_ready_time = ReadyTime::Never;
     // A Responses `status: failed` object and an empty answer go back as successes; streamed,
     // the same failure is raised mid-stream, with no rotation.
     p.soft_failures = SoftFailures::Success;
@@ -80,6 +80,9 @@ fn litellm(p: &mut Policy) {
     p.priority_levels = true;
     // One deployment: no cooldown; the retry sleeps the header, or 0.8-1.0 s.
     p.single_key_retries = true;
+    // With another deployment healthy the retry goes at once (a 529, not cooled, may draw
+    // the same deployment again: `k1 k1 k1` then the next request `k2`).
+    p.retry_at_once_while_ready = true;
     p.backoff = Backoff {
         base_ms: 1_000,
         factor: 2,
@@ -107,6 +110,10 @@ const PRESETS: &[PresetInfo] = &[
         build: |p| {
             litellm(p);
             p.bench_first_failure_only = true;
+            // With every deployment cooling the proxy answers 429 `all_deployments_in_cooldown`
+            // with a `retry-after` (the shortest cooldown, rounded up to a second), where the
+            // Router alone says nothing.
+            p.report_ready_time = ReadyTime::AllOut;
         },
     },
     PresetInfo {
@@ -214,7 +221,7 @@ const PRESETS: &[PresetInfo] = &[
         source: "hermes-agent #40960",
         build: |p| {
             p.pool_exhausted_class = Some(Class::Auth);
-            p.report_ready_time = false;
+            p.report_ready_time = ReadyTime::Never;
         },
     },
     PresetInfo { name: "token-proxy-223", kind: PresetKind::Mutant, summary: "failover decided on the raw 2xx status: any 200 is a success", source: "mxyhi/token_proxy PR #223", build: |p| p.soft_failures = SoftFailures::Success },
@@ -228,7 +235,7 @@ const PRESETS: &[PresetInfo] = &[
         source: "BerriAI/litellm #3646, #27823",
         build: |p| {
             p.wait_for_benched = false;
-            p.report_ready_time = false;
+            p.report_ready_time = ReadyTime::Never;
         },
     },
     PresetInfo { name: "litellm-20722", kind: PresetKind::Mutant, summary: "every wait uses the request's first retry-after, ignoring larger later ones", source: "BerriAI/litellm #20722", build: |p| p.retry_after = RetryAfterMode::FirstOnly },
