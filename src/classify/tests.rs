@@ -1257,3 +1257,34 @@ fn answers_that_talk_about_failures_are_answers() {
     let tool = serde_json::json!({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"report_error","arguments":"{\"code\":\"rate_limit_exceeded\"}"}}]},"finish_reason":"tool_calls"}]});
     is(j(200, &tool.to_string()), Success, None);
 }
+
+#[test]
+fn an_upgrade_offer_is_no_window_and_disabled_billing_is_a_quota() {
+    // Groq's per-minute 429 ends "Upgrade to Dev Tier today": "today" there names no window.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Used 5200, Requested 1500. Please try again in 7.2s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}}"#,
+        ),
+        RateLimit,
+        Some(7200),
+    );
+    // A limit "for today", or "try again tomorrow", is a day window.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit exceeded. Please try again tomorrow.","code":"rate_limit_exceeded"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    // Google 403 BILLING_DISABLED: the project's billing, not the credential.
+    is(
+        j(
+            403,
+            r#"{"error":{"code":403,"message":"This API method requires billing to be enabled. Please enable billing on project #123 by visiting https://console.developers.google.com/billing/enable?project=123 then retry.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"BILLING_DISABLED"}]}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+}

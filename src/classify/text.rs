@@ -343,6 +343,9 @@ const QUOTA_STRONG: &[&str] = &[
     "out of funds",
     "billing hard limit",
     "billing not active",
+    // Google 403 BILLING_DISABLED: "This API method requires billing to be enabled".
+    "billing to be enabled",
+    "billing disabled",
     "billing is not active",
     "payment required",
     "spend limit*",
@@ -544,7 +547,10 @@ const QUOTA_WINDOW: &[&str] = &[
     "/month",
     "/ day",
     "/day",
-    "today",
+    // "today" alone is no window: Groq's per-minute 429 says "Upgrade to Dev Tier today".
+    "for today",
+    "today's",
+    "tomorrow",
     "24 hours",
     "per hour",
     "*perhour*",
