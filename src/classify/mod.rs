@@ -475,6 +475,12 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
                 "type: invalid request (permission words are no key-level signal)",
             );
         }
+        if invalid && d.1 == text::QUOTA_WEAK_REASON {
+            return (
+                Class::BadRequest,
+                "type: invalid request (a bare \"quota\" is no key-level signal)",
+            );
+        }
         return d;
     }
     if invalid {

@@ -1288,3 +1288,27 @@ fn an_upgrade_offer_is_no_window_and_disabled_billing_is_a_quota() {
         None,
     );
 }
+
+#[test]
+fn a_trial_key_is_throttled_by_its_window() {
+    // Cohere's trial-key 429 names the key's kind, not an exhausted allowance: the window
+    // decides (per minute here; the same template "/ month" is the corpus's quota case).
+    is(
+        j(
+            429,
+            r#"{"message":"You are using a Trial key, which is limited to 10 API calls / minute. You can continue to use the Trial key for free or upgrade to a Production key with higher rate limits at 'https://dashboard.cohere.com/api-keys'."}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    // A bare "quota" (here a function's name) in an error typed as an invalid request is
+    // no key-level signal.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Invalid schema for function 'get_quota': In context=('properties', 'limit'), 'minimum' is not permitted.","type":"invalid_request_error","param":"tools[0].function.parameters","code":"invalid_function_parameters"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+}

@@ -383,7 +383,6 @@ const QUOTA_STRONG: &[&str] = &[
     "exhausted your",
     "hour limit",
     "free trial",
-    "trial key",
     "trial has expired",
     "余额",
     "欠费",
@@ -1089,6 +1088,9 @@ static MATCHERS: LazyLock<Matchers> = LazyLock::new(|| Matchers {
 
 /// The reason of the weakest key-level rule (permission words alone).
 pub(crate) const AUTH_WEAK_REASON: &str = "text: permission denied / forbidden";
+/// A bare "quota" with no window and no money word: no key-level signal against an error
+/// typed as an invalid request ("Invalid schema for function 'get_quota'").
+pub(crate) const QUOTA_WEAK_REASON: &str = "text: quota exceeded, no short window named";
 
 /// What the phrase rules decided, with the rule's name.
 pub(crate) type Decision = (Class, &'static str);
@@ -1146,10 +1148,7 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
             ));
         }
         if m.any(List::Quota) && !m.any(List::ThrottleExplicit) {
-            return Some((
-                Class::QuotaExhausted,
-                "text: quota exceeded, no short window named",
-            ));
+            return Some((Class::QuotaExhausted, QUOTA_WEAK_REASON));
         }
         return Some((Class::RateLimit, "text: rate limit"));
     }

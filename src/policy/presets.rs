@@ -63,6 +63,9 @@ fn litellm(p: &mut Policy) {
     // Every deployment cooling: "no healthy deployments" at once, no retry-after.
     p.wait_for_benched = false;
     p.report_ready_time = ReadyTime::Never;
+    // A request that finds every deployment cooling gets the gateway's own error, which is
+    // no key's fault ("No deployments available": overloaded to its client).
+    p.pool_exhausted_class = Some(Class::Overloaded);
     // A Responses `status: failed` object and an empty answer go back as successes; streamed,
     // the same failure is raised mid-stream, with no rotation.
     p.soft_failures = SoftFailures::Success;
