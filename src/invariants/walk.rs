@@ -308,7 +308,10 @@ impl Walker<'_> {
     }
 
     /// The earliest future time any key is back, by the trace's own events, with its reason.
-    fn explicit_earliest(&self, t: u64) -> Option<(u64, Class)> {
+    ///
+    /// A key out for `prefer` wins a tie: when two keys are back at the same time for
+    /// different reasons, a failure may name either.
+    fn explicit_earliest(&self, t: u64, prefer: Option<Class>) -> Option<(u64, Class)> {
         let mut best: Option<(u64, Class)> = None;
         for m in &self.keys {
             // A disabled key is back at its probe, or later if a bench (of its account) came
@@ -323,7 +326,7 @@ impl Walker<'_> {
             };
             let cands = [back.filter(|b| b.0 > t)];
             for c in cands.into_iter().flatten() {
-                if best.is_none_or(|b| c.0 < b.0) {
+                if best.is_none_or(|b| c.0 < b.0 || (c.0 == b.0 && Some(c.1) == prefer)) {
                     best = Some(c);
                 }
             }
@@ -896,7 +899,7 @@ impl Walker<'_> {
             self.end_observed(t, req, class, ready_at, last);
             return;
         }
-        let earliest = self.explicit_earliest(t);
+        let earliest = self.explicit_earliest(t, Some(class));
         match last {
             Some((c, a, _, _)) if c != class => {
                 self.v(
