@@ -2,7 +2,7 @@
 //! to scenario files. Wall-clock time is read here, for progress and `--time-limit` only: it
 //! decides how many seeds run, never what a seed does.
 
-use keypool::explore::{find, run_seed, SeedReport};
+use keypool::explore::{find, SeedReport, Worker};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -103,58 +103,62 @@ pub fn run(a: ExploreArgs) -> i32 {
     let step = (a.seeds / 10).max(1);
     std::thread::scope(|s| {
         for _ in 0..jobs {
-            s.spawn(|| loop {
-                if limit.is_some_and(|l| started.elapsed() >= l) {
-                    break;
-                }
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= end {
-                    break;
-                }
-                let r = run_seed(seed, &a.policy, a.check_determinism);
-                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                t.seeds += 1;
-                match r {
-                    Ok(SeedReport {
-                        requests,
-                        attempts,
-                        violations,
-                        ..
-                    }) => {
-                        t.requests += requests as u64;
-                        t.attempts += attempts as u64;
-                        let mut names: Vec<&'static str> =
-                            violations.iter().map(|v| v.invariant).collect();
-                        names.dedup();
-                        names.sort_unstable();
-                        names.dedup();
-                        for n in names {
-                            let e = t.found.entry(n).or_insert((seed, 0));
-                            e.0 = e.0.min(seed);
-                            e.1 += 1;
+            s.spawn(|| {
+                // Each thread keeps its own memos (built replies, verdicts, policies).
+                let mut worker = Worker::new();
+                loop {
+                    if limit.is_some_and(|l| started.elapsed() >= l) {
+                        break;
+                    }
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end {
+                        break;
+                    }
+                    let r = worker.run_seed(seed, &a.policy, a.check_determinism);
+                    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                    t.seeds += 1;
+                    match r {
+                        Ok(SeedReport {
+                            requests,
+                            attempts,
+                            violations,
+                            ..
+                        }) => {
+                            t.requests += requests as u64;
+                            t.attempts += attempts as u64;
+                            let mut names: Vec<&'static str> =
+                                violations.iter().map(|v| v.invariant).collect();
+                            names.dedup();
+                            names.sort_unstable();
+                            names.dedup();
+                            for n in names {
+                                let e = t.found.entry(n).or_insert((seed, 0));
+                                e.0 = e.0.min(seed);
+                                e.1 += 1;
+                            }
                         }
+                        Err(e) => t.errors.push(format!("seed {seed}: {e}")),
                     }
-                    Err(e) => t.errors.push(format!("seed {seed}: {e}")),
-                }
-                let done = t.seeds;
-                let broken = t.found.len();
-                match &bar {
-                    Some(b) => {
-                        drop(t);
-                        b.inc(1);
-                        if broken > 0 {
-                            b.set_message(format!("{broken} invariant(s) violated"));
+                    let done = t.seeds;
+                    let broken = t.found.len();
+                    match &bar {
+                        Some(b) => {
+                            drop(t);
+                            b.inc(1);
+                            if broken > 0 {
+                                b.set_message(format!("{broken} invariant(s) violated"));
+                            }
                         }
+                        // Printed under the tally's lock, so counts come out in order.
+                        None if done % step == 0 => {
+                            println!(
+                                "  {done}/{} seeds, {broken} invariant(s) violated so far",
+                                a.seeds
+                            );
+                            drop(t);
+                        }
+                        None => drop(t),
                     }
-                    // Printed under the tally's lock, so counts come out in order.
-                    None if done % step == 0 => {
-                        println!(
-                            "  {done}/{} seeds, {broken} invariant(s) violated so far",
-                            a.seeds
-                        );
-                        drop(t);
-                    }
-                    None => drop(t),
                 }
             });
         }

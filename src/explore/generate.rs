@@ -13,7 +13,6 @@ use crate::sim::world::{Script, ScriptStep, World};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -162,7 +161,7 @@ impl Drawn {
         )
     }
 
-    /// The simulator's step: the reply the scenario step would build (built once per thread
+    /// The simulator's step: the reply the scenario step would build (built once per worker
     /// through the scenario code itself, so the two cannot drift apart), and its schedule.
     fn script_step(&self, shared: &mut Shared) -> Result<ScriptStep, String> {
         let key = self.reply_key();
@@ -175,7 +174,7 @@ impl Drawn {
                     until_ms: None,
                     ..*self
                 };
-                let built = build_step(&bare.step(), LATENCY_MS)
+                let built = build_step(&bare.step(), LATENCY_MS, &mut shared.memo)
                     .map_err(|(f, m)| format!("drawn step{f}: {m}"))?;
                 // About 14,000 distinct drawn replies; the bound only guards memory.
                 if shared.replies.len() >= 32_768 {
@@ -194,10 +193,13 @@ impl Drawn {
     }
 }
 
-/// What drawn worlds share, per thread: replies, key labels and group names. Worlds draw from
-/// a few templates and name their keys alike, so a world needs no reply or string of its own.
+/// What drawn worlds share, held by one exploring thread ([`super::Worker`]): replies, key
+/// labels and group names, and the simulator's memo. Worlds draw from a few templates and name
+/// their keys alike, so a world needs no reply or string of its own.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
+    /// Built templates, verdicts and policies.
+    pub(crate) memo: crate::sim::Memo,
     /// Looked up for every drawn step, never iterated: a hash map keeps it cheap.
     replies: rustc_hash::FxHashMap<ReplyKey, ScriptStep>,
     /// Key labels by provider, then key.
@@ -224,10 +226,6 @@ impl Shared {
         }
         self.groups[g].clone()
     }
-}
-
-thread_local! {
-    static SHARED: RefCell<Shared> = RefCell::new(Shared::default());
 }
 
 /// One scripted step of a kind, with its details drawn from `r`.
@@ -350,7 +348,7 @@ struct Budgets {
 /// The world of one seed, as drawn: plain data, turned into a scenario (for shrinking and
 /// files) or straight into the simulator's world (the explorer's hot path).
 #[derive(Debug, Clone)]
-struct Draw {
+pub(crate) struct Draw {
     seed: u64,
     providers: Vec<DrawnProvider>,
     keys: Vec<DrawnKey>,
@@ -439,7 +437,7 @@ impl Draw {
         }
     }
 
-    fn world(&self, preset_name: &str) -> Result<World, String> {
+    pub(crate) fn world(&self, preset_name: &str, shared: &mut Shared) -> Result<World, String> {
         let Ok(mut policy) = scenario::named_policy(preset_name) else {
             // The scenario path words the error (and lists the presets).
             return scenario::world(&self.scenario(), Some(preset_name));
@@ -451,31 +449,28 @@ impl Draw {
         policy.max_wait_ms = b.max_wait_ms.unwrap_or(policy.max_wait_ms);
         let mut providers = Vec::with_capacity(self.providers.len());
         let mut scripts = Vec::with_capacity(self.keys.len());
-        SHARED.with_borrow_mut(|shared| {
-            for (pi, p) in self.providers.iter().enumerate() {
-                let mut keys = Vec::with_capacity(p.keys.len());
-                for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
-                    keys.push(PoolKey {
-                        label: shared.label(pi, i),
-                        priority: k.priority,
-                        group: k.group.map(|g| shared.group(g)),
-                    });
-                    let drawn = &self.steps[k.steps.clone()];
-                    let mut steps = Vec::with_capacity(drawn.len());
-                    for d in drawn {
-                        steps.push(d.script_step(shared)?);
-                    }
-                    scripts.push(Script { steps });
-                }
-                providers.push(ProviderSpec {
-                    name: provider_name(pi),
-                    keys,
-                    strategy: p.strategy,
-                    fallback_for: p.fallback_for.map(|c| vec![c]),
+        for (pi, p) in self.providers.iter().enumerate() {
+            let mut keys = Vec::with_capacity(p.keys.len());
+            for (i, k) in self.keys[p.keys.clone()].iter().enumerate() {
+                keys.push(PoolKey {
+                    label: shared.label(pi, i),
+                    priority: k.priority,
+                    group: k.group.map(|g| shared.group(g)),
                 });
+                let drawn = &self.steps[k.steps.clone()];
+                let mut steps = Vec::with_capacity(drawn.len());
+                for d in drawn {
+                    steps.push(d.script_step(shared)?);
+                }
+                scripts.push(Script { steps });
             }
-            Ok::<_, String>(())
-        })?;
+            providers.push(ProviderSpec {
+                name: provider_name(pi),
+                keys,
+                strategy: p.strategy,
+                fallback_for: p.fallback_for.map(|c| vec![c]),
+            });
+        }
         Ok(World {
             name: format!("explore-{}", self.seed),
             seed: self.seed,
@@ -510,10 +505,10 @@ pub fn generate(seed: u64) -> Scenario {
 /// assert!(world(42, "no-such-preset").unwrap_err().contains("unknown preset"));
 /// ```
 pub fn world(seed: u64, preset: &str) -> Result<World, String> {
-    draw(seed).world(preset)
+    draw(seed).world(preset, &mut Shared::default())
 }
 
-fn draw(seed: u64) -> Draw {
+pub(crate) fn draw(seed: u64) -> Draw {
     // Pool.
     let mut r = rng(seed, Part::Pool);
     let n_keys = [1usize, 2, 2, 3, 3, 4, 5, 6, 8, 10, 16, 25, 50][r.random_range(0..13)];

@@ -29,15 +29,65 @@ pub struct SeedReport {
 /// Runs a scenario's world on `preset` and checks every trace invariant (and, when asked,
 /// determinism: a second run must give the same trace).
 pub fn check_world(sc: &Scenario, preset: &str, determinism: bool) -> Result<SeedReport, String> {
-    Ok(check(&scenario::world(sc, Some(preset))?, determinism))
+    Worker::new().check_world(sc, preset, determinism)
 }
 
-fn check(world: &World, determinism: bool) -> SeedReport {
+/// One exploring thread's memos: built replies, verdicts, policies, drawn replies and key
+/// names, which make drawing and checking the next world cheap. Owned by whoever loops over
+/// worlds (one per thread), so no library call keeps hidden state; results never depend on
+/// what a worker has seen before.
+///
+/// ```
+/// use keypool::explore::{run_seed, Worker};
+/// let mut w = Worker::new();
+/// let a = w.run_seed(7, "reference", false).unwrap();
+/// assert_eq!(a.attempts, w.run_seed(7, "reference", false).unwrap().attempts);
+/// assert_eq!(a.attempts, run_seed(7, "reference", false).unwrap().attempts);
+/// ```
+#[derive(Default)]
+pub struct Worker {
+    shared: generate::Shared,
+}
+
+impl Worker {
+    /// A worker with empty memos.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`run_seed`] with this worker's memos.
+    pub fn run_seed(
+        &mut self,
+        seed: u64,
+        preset: &str,
+        determinism: bool,
+    ) -> Result<SeedReport, String> {
+        let world = generate::draw(seed).world(preset, &mut self.shared)?;
+        Ok(self.check(&world, determinism))
+    }
+
+    /// [`check_world`] with this worker's memos.
+    pub fn check_world(
+        &mut self,
+        sc: &Scenario,
+        preset: &str,
+        determinism: bool,
+    ) -> Result<SeedReport, String> {
+        let world = scenario::world_in(sc, Some(preset), &mut self.shared.memo)?;
+        Ok(self.check(&world, determinism))
+    }
+
+    fn check(&mut self, world: &World, determinism: bool) -> SeedReport {
+        check(world, determinism, &mut self.shared.memo)
+    }
+}
+
+fn check(world: &World, determinism: bool, memo: &mut sim::Memo) -> SeedReport {
     let opts = Options {
         record: true,
         classify_once: true,
     };
-    let out = sim::run_with(world, opts);
+    let out = sim::run_in(world, opts, memo);
     let mut violations = crate::check::trace_violations(world, &out);
     if determinism {
         violations.extend(crate::check::determinism(world, &out, opts));
@@ -63,7 +113,7 @@ fn check(world: &World, determinism: bool) -> SeedReport {
 /// assert!(r.requests >= 1);
 /// ```
 pub fn run_seed(seed: u64, preset: &str, determinism: bool) -> Result<SeedReport, String> {
-    Ok(check(&world(seed, preset)?, determinism))
+    Worker::new().run_seed(seed, preset, determinism)
 }
 
 /// A shrunk violation, ready to write as a scenario file.

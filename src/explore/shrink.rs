@@ -2,14 +2,13 @@
 //! violates the same invariant, until none applies: fewer providers, requests and keys,
 //! shorter scripts, plainer replies, default policy values.
 
-use super::check_world;
+use super::Worker;
 use crate::pool::Strategy;
 use crate::scenario::{Scenario, Step, StepDef};
 
-fn violates(sc: &Scenario, preset: &str, invariant: &str) -> bool {
-    crate::scenario::world(sc, Some(preset)).is_ok()
-        && check_world(sc, preset, false)
-            .is_ok_and(|r| r.violations.iter().any(|v| v.invariant == invariant))
+fn violates(w: &mut Worker, sc: &Scenario, preset: &str, invariant: &str) -> bool {
+    w.check_world(sc, preset, false)
+        .is_ok_and(|r| r.violations.iter().any(|v| v.invariant == invariant))
 }
 
 /// Every one-step reduction of `sc`, biggest first.
@@ -136,6 +135,7 @@ fn simplify(d: &StepDef) -> Vec<Step> {
 pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (Scenario, usize) {
     let mut cur = sc.clone();
     let mut runs = 0;
+    let mut w = Worker::new();
     // Resume each pass where the last reduction was found: the candidates before it were just
     // tried and failed. Done after a full pass with no reduction.
     let mut start = 0;
@@ -148,7 +148,7 @@ pub fn shrink(sc: &Scenario, preset: &str, invariant: &str, budget: usize) -> (S
             }
             let i = (start + offset) % n;
             runs += 1;
-            if violates(&cands[i], preset, invariant) {
+            if violates(&mut w, &cands[i], preset, invariant) {
                 cur = cands[i].clone();
                 start = i;
                 continue 'outer;

@@ -11,11 +11,10 @@ use crate::policy::{preset, presets, Policy};
 use crate::pool::PoolKey;
 use crate::reply::{Reply, Transport};
 use crate::sim::delivery::with_body_faults;
-use crate::sim::templates::{shared, TemplateArgs};
+use crate::sim::templates::TemplateArgs;
 use crate::sim::world::{apply_overrides, Delivery, Fault, Script, ScriptStep, TemplateRef, World};
+use crate::sim::Memo;
 use serde_json::Value;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -162,6 +161,7 @@ fn find_line(text: &str, _field: &str, message: &str) -> Option<usize> {
 type Invalid = (String, String);
 
 fn validate(sc: &Scenario) -> Result<(), Invalid> {
+    let mut memo = Memo::new();
     if sc.name.trim().is_empty() {
         return Err(("name".into(), "must not be empty".into()));
     }
@@ -214,7 +214,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
                 }
             }
             for (si, s) in k.script.iter().enumerate() {
-                build_step(s, sc.latency_ms)
+                build_step(s, sc.latency_ms, &mut memo)
                     .map_err(|(f, m)| (format!("{at}.script[{si}]{f}"), m))?;
             }
         }
@@ -222,7 +222,8 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
     let n = workload_arrivals(&sc.workload)
         .map_err(|(f, m)| (format!("workload{f}"), m))?
         .len() as u32;
-    build_policy(sc.policy.as_ref(), None).map_err(|(f, m)| (format!("policy{f}"), m))?;
+    build_policy_in(sc.policy.as_ref(), None, &mut memo)
+        .map_err(|(f, m)| (format!("policy{f}"), m))?;
     for (i, r) in sc.expect.requests.iter().enumerate() {
         let at = format!("expect.requests[{i}]");
         match r.request {
@@ -371,6 +372,16 @@ pub fn build_policy(
     policy: Option<&Value>,
     preset_override: Option<&str>,
 ) -> Result<Policy, Invalid> {
+    build_policy_in(policy, preset_override, &mut Memo::new())
+}
+
+/// [`build_policy`], kept in `memo` by (preset, overrides): the explorer draws worlds from a
+/// handful of knobs, and the JSON round trip costs more than a whole run.
+fn build_policy_in(
+    policy: Option<&Value>,
+    preset_override: Option<&str>,
+    memo: &mut Memo,
+) -> Result<Policy, Invalid> {
     let mut overrides = match policy {
         None => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -392,30 +403,12 @@ pub fn build_policy(
         }
     };
     let name = preset_override.unwrap_or(&named);
-    // Built policies are kept per thread by (preset, overrides): the explorer draws worlds
-    // from a handful of knobs, and the JSON round trip below costs more than a whole run.
     // `serde_json::Map` is ordered, so the key is canonical.
-    type Memo = BTreeMap<(String, String), Policy>;
-    thread_local! {
-        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
-    }
     let key = (
         name.to_owned(),
         serde_json::to_string(&overrides).expect("a JSON map serialises"),
     );
-    if let Some(p) = MEMO.with_borrow(|m| m.get(&key).cloned()) {
-        return Ok(p);
-    }
-    let built = merged_policy(name, overrides)?;
-    MEMO.with_borrow_mut(|m| {
-        // The explorer draws from about 5,400 override combinations; past this bound the
-        // memo starts over rather than grow without end.
-        if m.len() >= 8192 {
-            m.clear();
-        }
-        m.insert(key, built.clone());
-    });
-    Ok(built)
+    memo.policy(key, || merged_policy(name, overrides))
 }
 
 /// A policy by preset name, or from a policy file: a path ending in `.json` whose text is an
@@ -526,12 +519,17 @@ fn unknown_template(name: &str) -> Invalid {
     )
 }
 
-pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, Invalid> {
+pub(crate) fn build_step(
+    s: &Step,
+    default_latency: u64,
+    memo: &mut Memo,
+) -> Result<ScriptStep, Invalid> {
     let def = match s {
         // A bare template name: the shared reply as it is (no status, headers or wait to set).
         Step::Template(name) => {
-            let reply =
-                shared(name, TemplateArgs::default()).ok_or_else(|| unknown_template(name))?;
+            let reply = memo
+                .template(name, TemplateArgs::default())
+                .ok_or_else(|| unknown_template(name))?;
             return Ok(ScriptStep {
                 reply,
                 latency_ms: default_latency,
@@ -553,7 +551,9 @@ pub(crate) fn build_step(s: &Step, default_latency: u64) -> Result<ScriptStep, I
                 "give either `template` or a raw `body`/`sse`, not both".into(),
             ))
         }
-        (Some(name), false) => shared(name, args).ok_or_else(|| unknown_template(name))?,
+        (Some(name), false) => memo
+            .template(name, args)
+            .ok_or_else(|| unknown_template(name))?,
         (None, _) => {
             if let Some(events) = &def.sse {
                 Arc::new(crate::sim::templates::sse_reply(events))
@@ -666,7 +666,17 @@ fn delivery_of(def: &StepDef) -> Result<Delivery, Invalid> {
 
 /// Builds the world a scenario describes, on its own preset or on `preset_override`.
 pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, String> {
-    let policy = build_policy(sc.policy.as_ref(), preset_override)
+    world_in(sc, preset_override, &mut Memo::new())
+}
+
+/// [`world`], sharing `memo`'s built replies and policies with other calls (a loop over many
+/// scenarios, such as the explorer's shrinking, keeps one).
+pub fn world_in(
+    sc: &Scenario,
+    preset_override: Option<&str>,
+    memo: &mut Memo,
+) -> Result<World, String> {
+    let policy = build_policy_in(sc.policy.as_ref(), preset_override, memo)
         .map_err(|(f, m)| format!("policy{f}: {m}"))?;
     let mut providers = Vec::new();
     let mut scripts = Vec::new();
@@ -680,12 +690,15 @@ pub fn world(sc: &Scenario, preset_override: Option<&str>) -> Result<World, Stri
                 group: k.group.as_deref().map(Arc::from),
             });
             let steps = if k.script.is_empty() {
-                vec![build_step(&Step::Template("ok".into()), sc.latency_ms).map_err(|e| e.1)?]
+                vec![
+                    build_step(&Step::Template("ok".into()), sc.latency_ms, memo)
+                        .map_err(|e| e.1)?,
+                ]
             } else {
                 k.script
                     .iter()
                     .map(|s| {
-                        build_step(s, sc.latency_ms)
+                        build_step(s, sc.latency_ms, memo)
                             .map_err(|(f, m)| format!("{}{f}: {m}", k.label))
                     })
                     .collect::<Result<_, _>>()?

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod delivery;
+mod memo;
 pub mod render;
 #[cfg(feature = "tokio")]
 pub mod scripted;
@@ -11,13 +12,10 @@ pub mod world;
 
 use crate::class::Verdict;
 use crate::engine::{Engine, Outcome, Step};
-use crate::reply::Reply;
 use crate::trace::{Event, Names};
-use std::cell::RefCell;
+pub use memo::Memo;
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use world::{Cursor, World};
 
 /// What a simulation produced.
@@ -148,30 +146,14 @@ pub struct Options {
     pub classify_once: bool,
 }
 
-/// The verdict of a shared reply, classified once per thread. Keyed by the reply's address,
-/// which cannot be reused while the memo holds the reply; the classifier is deterministic, so
-/// the memo changes nothing but time.
-fn verdict_of(reply: &Arc<Reply>) -> Verdict {
-    type Memo = BTreeMap<usize, (Arc<Reply>, Verdict)>;
-    thread_local! {
-        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
-    }
-    let at = Arc::as_ptr(reply) as usize;
-    if let Some(v) = MEMO.with_borrow(|m| m.get(&at).map(|e| e.1)) {
-        return v;
-    }
-    let v = crate::classify(reply);
-    MEMO.with_borrow_mut(|m| {
-        if m.len() >= 32_768 {
-            m.clear();
-        }
-        m.insert(at, (reply.clone(), v));
-    });
-    v
-}
-
 /// Runs a world to completion with options.
 pub fn run_with(world: &World, opts: Options) -> SimOutput {
+    run_in(world, opts, &mut Memo::new())
+}
+
+/// [`run_with`], sharing `memo` with other runs: with `classify_once`, a reply the memo has
+/// classified before is not classified again (the explorer keeps one memo per thread).
+pub fn run_in(world: &World, opts: Options, memo: &mut Memo) -> SimOutput {
     let formed = world.formed();
     let world = formed.as_ref().unwrap_or(world);
     let mut engine = Engine::new(world.providers.clone(), world.policy.clone(), world.seed);
@@ -240,7 +222,7 @@ pub fn run_with(world: &World, opts: Options) -> SimOutput {
                         Some(&first) => {
                             let slot = &mut verdicts[first + step as usize];
                             let (verdict, read) = *slot.get_or_insert_with(|| {
-                                (verdict_of(reply), world.policy.read(reply))
+                                (memo.verdict(reply), world.policy.read(reply))
                             });
                             engine.on_verdict_as(req, now, reply.status, verdict, read)
                         }

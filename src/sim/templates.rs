@@ -3,9 +3,6 @@
 //! Each is a realistic reply in its provider's own shape; the classifier reads it like any other.
 
 use crate::reply::{Reply, Transport};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Parameters a template may take.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -127,37 +124,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// ```
 pub fn template(name: &str, a: TemplateArgs) -> Option<Reply> {
     build(name, a)
-}
-
-/// [`template`], built once per thread and shared: worlds drawn by the explorer use the same
-/// few dozen replies over and over.
-///
-/// ```
-/// use keypool::sim::templates::{shared, TemplateArgs};
-/// let a = shared("openai.rate_limit", TemplateArgs::default()).unwrap();
-/// let b = shared("openai.rate_limit", TemplateArgs::default()).unwrap();
-/// assert!(std::sync::Arc::ptr_eq(&a, &b));
-/// ```
-pub fn shared(name: &str, a: TemplateArgs) -> Option<Arc<Reply>> {
-    // By name, then by the wait's bits: a lookup needs no allocation.
-    type Memo = BTreeMap<String, BTreeMap<Option<u64>, Arc<Reply>>>;
-    thread_local! {
-        static MEMO: RefCell<Memo> = const { RefCell::new(BTreeMap::new()) };
-    }
-    let wait = a.wait_s.map(f64::to_bits);
-    if let Some(r) = MEMO.with_borrow(|m| m.get(name).and_then(|w| w.get(&wait)).cloned()) {
-        return Some(r);
-    }
-    let r = Arc::new(build(name, a)?);
-    MEMO.with_borrow_mut(|m| {
-        let waits = m.entry(name.to_owned()).or_default();
-        // Waits are drawn from a few values; the bound only guards odd callers.
-        if waits.len() >= 1024 {
-            waits.clear();
-        }
-        waits.insert(wait, r.clone());
-    });
-    Some(r)
 }
 
 /// A whole OpenAI Responses object, with the fields clients parse (LiteLLM reads
