@@ -138,10 +138,8 @@ pub fn support(view: View) -> Vec<(&'static str, Support)> {
         .map(|&name| {
             let s = match (view, name) {
                 (View::Engine, _) => Full,
-                (
-                    _,
-                    "rotation_is_free" | "bench_monotone" | "attribution" | "bench_only_key_faults",
-                ) => No(ENGINE),
+                (_, "rotation_is_free") => Partial("a request that rotated, then stopped after exactly 1 + the retry budget calls with fewer waits and a ready key untried; the engine's own counter needs its events"),
+                (_, "bench_monotone" | "attribution" | "bench_only_key_faults") => No(ENGINE),
                 (_, "deterministic") => No("needs two runs of a deterministic program"),
                 (View::Upstream, "no_truncated_success" | "soft_failure_parity") => No(CLIENT),
                 (View::Upstream, "informative_failure") => No(CLIENT),

@@ -234,6 +234,52 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_spent_on_rotations_shows_from_outside() {
+        // Ten keys that all answer 429, the reference's three retries: a gateway that tries
+        // four keys without a wait and stops counted its rotations as retries.
+        let keys = (0..10)
+            .map(|i| crate::pool::PoolKey {
+                label: format!("k{i}").into(),
+                priority: 0,
+                group: None,
+            })
+            .collect();
+        let providers = vec![ProviderSpec {
+            name: "p".into(),
+            keys,
+            strategy: crate::pool::Strategy::FillFirst,
+            fallback_for: None,
+        }];
+        let policy = crate::policy::Policy::default();
+        let call = |key, sent| ObservedCall {
+            req: 0,
+            key,
+            sent,
+            ended: sent + 10,
+            status: 429,
+            verdict: Verdict::new(Class::RateLimit, "test"),
+        };
+        let judge = |calls: &[ObservedCall]| {
+            let t = trace(calls, None, &providers);
+            let ctx = crate::invariants::Context {
+                view: crate::invariants::View::Upstream,
+                ..crate::invariants::Context::new(&providers, &policy)
+            };
+            crate::invariants::check(&t, &ctx)
+                .iter()
+                .any(|v| v.invariant == "rotation_is_free")
+        };
+        let n = policy.retry_limit() as u64 + 1;
+        let rotated: Vec<ObservedCall> = (0..n).map(|k| call(k as u32, k * 20)).collect();
+        assert!(judge(&rotated));
+        // The same calls spaced by waits spent the budget on waits: not this invariant.
+        let waited: Vec<ObservedCall> = (0..n).map(|k| call(k as u32, k * 1_000)).collect();
+        assert!(!judge(&waited));
+        // One call fewer: the gateway stopped for some other reason.
+        assert!(!judge(&rotated[..rotated.len() - 1]));
+    }
+
+    #[test]
     fn pauses_same_keys_and_other_keys_read_as_decisions() {
         let call = |key, sent| ObservedCall {
             req: 0,

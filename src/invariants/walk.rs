@@ -850,9 +850,33 @@ impl Walker<'_> {
                     if self.provider_keys(cur).any(|k| untried(&k)) {
                         let untried: Vec<KeyId> = self.provider_keys(cur).filter(untried).collect();
                         self.v("pool_walk_complete", Some(req), None, t, format!("gave up on the pool after {class} with {} ready key(s) never tried: {}", untried.len(), untried.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(", ")));
+                        if !engine_view {
+                            self.spent_by_rotations(t, req, cur, attempts);
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Seen from outside, the engine's retry counter is unknown, but its signature is not: a
+    /// request that rotated, then stopped after exactly 1 + the retry budget calls with fewer
+    /// waits than the budget while a ready key was untried, spent the budget on rotations.
+    fn spent_by_rotations(&mut self, t: u64, req: ReqId, provider: u32, attempts: u32) {
+        let budget = self.ctx.policy.retry_limit();
+        let Some(r) = self.req(req) else {
+            return;
+        };
+        let keys = r.tried.iter().filter(|(p, _)| *p == provider).count();
+        let waits = r.waits;
+        if keys > 1 && waits < budget && attempts == budget.saturating_add(1) {
+            self.v(
+                "rotation_is_free",
+                Some(req),
+                None,
+                t,
+                format!("stopped after {attempts} calls on {keys} keys, 1 + its {budget} retries, with {waits} waits and a ready key untried: the rotations were counted as retries"),
+            );
         }
     }
 
