@@ -195,6 +195,18 @@ mod tests {
     use super::*;
     use crate::pool::{PoolKey, Strategy};
 
+    /// A 429 call of request 0 on `key`, sent at `sent`, answered 10 ms later.
+    fn rate_limited(key: u32, sent: u64) -> ObservedCall {
+        ObservedCall {
+            req: 0,
+            key,
+            sent,
+            ended: sent + 10,
+            status: 429,
+            verdict: Verdict::new(Class::RateLimit, "test"),
+        }
+    }
+
     fn chain() -> Vec<ProviderSpec> {
         let keys = (1..=2)
             .map(|i| PoolKey {
@@ -238,7 +250,7 @@ mod tests {
         // Ten keys that all answer 429, the reference's three retries: a gateway that tries
         // four keys without a wait and stops counted its rotations as retries.
         let keys = (0..10)
-            .map(|i| crate::pool::PoolKey {
+            .map(|i| PoolKey {
                 label: format!("k{i}").into(),
                 priority: 0,
                 group: None,
@@ -247,18 +259,10 @@ mod tests {
         let providers = vec![ProviderSpec {
             name: "p".into(),
             keys,
-            strategy: crate::pool::Strategy::FillFirst,
+            strategy: Strategy::FillFirst,
             fallback_for: None,
         }];
         let policy = crate::policy::Policy::default();
-        let call = |key, sent| ObservedCall {
-            req: 0,
-            key,
-            sent,
-            ended: sent + 10,
-            status: 429,
-            verdict: Verdict::new(Class::RateLimit, "test"),
-        };
         let judge = |calls: &[ObservedCall]| {
             let t = trace(calls, None, &providers);
             let ctx = crate::invariants::Context {
@@ -270,10 +274,10 @@ mod tests {
                 .any(|v| v.invariant == "rotation_is_free")
         };
         let n = policy.retry_limit() as u64 + 1;
-        let rotated: Vec<ObservedCall> = (0..n).map(|k| call(k as u32, k * 20)).collect();
+        let rotated: Vec<ObservedCall> = (0..n).map(|k| rate_limited(k as u32, k * 20)).collect();
         assert!(judge(&rotated));
         // The same calls spaced by waits spent the budget on waits: not this invariant.
-        let waited: Vec<ObservedCall> = (0..n).map(|k| call(k as u32, k * 1_000)).collect();
+        let waited: Vec<ObservedCall> = (0..n).map(|k| rate_limited(k as u32, k * 1_000)).collect();
         assert!(!judge(&waited));
         // One call fewer: the gateway stopped for some other reason.
         assert!(!judge(&rotated[..rotated.len() - 1]));
@@ -281,15 +285,12 @@ mod tests {
 
     #[test]
     fn pauses_same_keys_and_other_keys_read_as_decisions() {
-        let call = |key, sent| ObservedCall {
-            req: 0,
-            key,
-            sent,
-            ended: sent + 10,
-            status: 429,
-            verdict: Verdict::new(Class::RateLimit, "test"),
-        };
-        let calls = [call(0, 0), call(0, 12), call(1, 500), call(1, 515)];
+        let calls = [
+            rate_limited(0, 0),
+            rate_limited(0, 12),
+            rate_limited(1, 500),
+            rate_limited(1, 515),
+        ];
         let decisions: Vec<Decision> = trace(&calls, None, &chain())
             .iter()
             .filter_map(|e| match e {
