@@ -233,9 +233,11 @@ pub enum RetryAfterMode {
 /// let r: ReadyTime = serde_json::from_str("\"all_out\"").unwrap();
 /// assert_eq!(r, ReadyTime::AllOut);
 /// assert_eq!(serde_json::from_str::<ReadyTime>("true").unwrap(), ReadyTime::Always);
+/// let e = serde_json::from_str::<ReadyTime>("\"sometimes\"").unwrap_err().to_string();
+/// assert!(e.contains("true, false or \"all_out\""), "{e}");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(from = "ReadyTimeRepr", into = "ReadyTimeRepr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(into = "ReadyTimeRepr")]
 pub enum ReadyTime {
     /// Every failure that leaves a key to come back says when.
     #[default]
@@ -249,7 +251,7 @@ pub enum ReadyTime {
 }
 
 /// How [`ReadyTime`] is written: a bool for the two plain cases.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 enum ReadyTimeRepr {
@@ -257,20 +259,37 @@ enum ReadyTimeRepr {
     Named(ReadyTimeName),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum ReadyTimeName {
     AllOut,
 }
 
-impl From<ReadyTimeRepr> for ReadyTime {
-    fn from(r: ReadyTimeRepr) -> Self {
-        match r {
-            ReadyTimeRepr::Flag(true) => ReadyTime::Always,
-            ReadyTimeRepr::Flag(false) => ReadyTime::Never,
-            ReadyTimeRepr::Named(ReadyTimeName::AllOut) => ReadyTime::AllOut,
+impl<'de> Deserialize<'de> for ReadyTime {
+    // By hand, so that a wrong value says what is expected (an untagged enum cannot).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ReadyTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or \"all_out\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<ReadyTime, E> {
+                Ok(if b {
+                    ReadyTime::Always
+                } else {
+                    ReadyTime::Never
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ReadyTime, E> {
+                match s {
+                    "all_out" => Ok(ReadyTime::AllOut),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(s), &self)),
+                }
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
