@@ -101,14 +101,14 @@ const PRESETS: &[PresetInfo] = &[
     PresetInfo {
         name: "litellm",
         kind: PresetKind::Gateway,
-        summary: "LiteLLM Router: retries = rotations (keys tried = 1 + num_retries), 5 s cooldown for every key error, 402 cooled and never rotated (a fallback catches it), fails at once when all keys cool down, only the retry-after header is read",
+        summary: "LiteLLM Router: retries = rotations (keys tried = 1 + num_retries), 5 s cooldown for every key error, 402 cooled and never rotated (a fallback catches it), a 529 retried at once on any key, fails at once when all keys cool down, only the retry-after header is read",
         source: "LiteLLM 1.106.x, measured black-box (docs/gateways.md)",
         build: litellm,
     },
     PresetInfo {
         name: "litellm-proxy",
         kind: PresetKind::Gateway,
-        summary: "LiteLLM proxy server: the Router, but only the first key that fails in a request is cooled; later failing keys are drawn again at once",
+        summary: "LiteLLM proxy server: the Router, but only the first key that fails in a request is cooled (later failing keys are drawn again at once), and a request that finds every deployment cooling is answered at once with a retry-after",
         source: "LiteLLM proxy 1.106.x, measured black-box (docs/gateways.md)",
         build: |p| {
             litellm(p);
