@@ -4,7 +4,9 @@
 //! until when (from the trace's bench events, and from what the upstream said: a retry-after,
 //! a quota reset, an auth failure), disabled with which probe due. The model does not trust
 //! the engine: a policy that forgets to bench a key that answered `quota_exhausted` is caught
-//! when it calls that key again. `deterministic` and `no_secret_in_output` need two runs and
+//! when it calls that key again; a key held out of service is seen when a request fails
+//! without calling it, and the engine's own report (its waits, its attempt counts) is held to
+//! the calls it made. `deterministic` and `no_secret_in_output` need two runs and
 //! the rendered output; [`crate::check`] checks those.
 
 mod fairness;
@@ -139,6 +141,8 @@ pub fn support(view: View) -> Vec<(&'static str, Support)> {
             let s = match (view, name) {
                 (View::Engine, _) => Full,
                 (_, "rotation_is_free") => Partial("a request that rotated, then stopped after exactly 1 + the retry budget calls with fewer waits and a ready key untried; the engine's own counter needs its events"),
+                (View::UpstreamAndClient, "bench_only_key_faults") => Partial("a request that failed without a call while a key was ready whose last reply was a fault not its own (an overload, a server error, a refusal): the gateway held it out of service; a bench of the gateway's own needs its events"),
+                (View::UpstreamAndClient, "attribution") => Partial("a request that failed without a call while a key was ready that had not failed (nor its quota group): it was held out for another key's failure; which attempt a bench names needs the engine's events"),
                 (_, "bench_monotone" | "attribution" | "bench_only_key_faults") => No(ENGINE),
                 (_, "deterministic") => No("needs two runs of a deterministic program"),
                 (View::Upstream, "no_truncated_success" | "soft_failure_parity") => No(CLIENT),
@@ -409,5 +413,74 @@ mod tests {
             "{v:?}"
         );
         assert!(check(&served(0, 0), &ctx).is_empty());
+    }
+
+    #[test]
+    fn an_engine_report_that_misstates_its_calls_is_unfaithful() {
+        let (providers, policy) = ctx_parts(Strategy::FillFirst);
+        let ctx = Context::new(&providers, &policy);
+        let unfaithful = |t: &[Event]| -> Vec<String> {
+            check(t, &ctx)
+                .into_iter()
+                .filter(|v| v.invariant == "faithful_trace")
+                .map(|v| v.message)
+                .collect()
+        };
+        // A 503, a backoff reported until 500 ms, and the retry made at 100 ms.
+        let mut t = served(0, 0);
+        t.truncate(2);
+        t.push(Event::Reply {
+            t: 1,
+            req: 0,
+            attempt: 1,
+            key: 0,
+            status: 503,
+            class: Class::Overloaded,
+            retry_after_ms: None,
+            soft: false,
+            partial: false,
+            treated_as: None,
+            reason: "test",
+        });
+        t.push(Event::Decision {
+            t: 1,
+            req: 0,
+            decision: crate::trace::Decision::Wait(crate::trace::WaitKind::Backoff),
+            until: Some(500),
+            retries: 1,
+            provider: 0,
+        });
+        let retry_at = |at: u64| {
+            let mut rest = served(0, 0);
+            for e in &mut rest {
+                match e {
+                    Event::Attempt { t, attempt, .. } => (*t, *attempt) = (at, 2),
+                    Event::Reply { t, attempt, .. } => (*t, *attempt) = (at + 1, 2),
+                    Event::Decision { t, retries, .. } => (*t, *retries) = (at + 1, 1),
+                    Event::RequestEnd { t, attempts, .. } => (*t, *attempts) = (at + 1, 2),
+                    Event::RequestStart { .. } => {}
+                    _ => {}
+                }
+            }
+            rest.remove(0);
+            rest
+        };
+        let mut early = t.clone();
+        early.extend(retry_at(100));
+        let said = unfaithful(&early);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("wait until 500 ms"), "{said:?}");
+        let mut honest = t.clone();
+        honest.extend(retry_at(500));
+        assert!(unfaithful(&honest).is_empty());
+        // The end claims one attempt, two were made.
+        if let Some(Event::RequestEnd { attempts, .. }) = honest.last_mut() {
+            *attempts = 1;
+        }
+        let said = unfaithful(&honest);
+        assert!(
+            said.len() == 1 && said[0].contains("reports 1 attempts, but 2"),
+            "{said:?}"
+        );
     }
 }

@@ -308,4 +308,65 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_key_held_out_for_a_fault_not_its_own_shows_from_outside() {
+        // Request 0: k1 answers 503, k2 answers 429 (no retry-after, so the replies bench
+        // neither); request 1 then fails at 1 s without a single call.
+        let call = |key, sent, status, class| ObservedCall {
+            req: 0,
+            key,
+            sent,
+            ended: sent + 10,
+            status,
+            verdict: Verdict::new(class, "test"),
+        };
+        let providers = chain();
+        let policy = crate::policy::Policy::default();
+        let judge = |calls: &[ObservedCall]| -> Vec<&'static str> {
+            let ends = [
+                ClientEnd {
+                    req: 0,
+                    start: 0,
+                    end: 40,
+                    success: false,
+                    class: calls.last().map_or(Class::RateLimit, |c| c.verdict.class),
+                    ready_at: None,
+                },
+                ClientEnd {
+                    req: 1,
+                    start: 1_000,
+                    end: 1_005,
+                    success: false,
+                    class: Class::RateLimit,
+                    ready_at: None,
+                },
+            ];
+            let t = trace(calls, Some(&ends), &providers);
+            let ctx = crate::invariants::Context {
+                view: crate::invariants::View::UpstreamAndClient,
+                ..crate::invariants::Context::new(&providers, &policy)
+            };
+            let mut v: Vec<&str> = crate::invariants::check(&t, &ctx)
+                .iter()
+                .filter(|v| v.req == Some(1))
+                .map(|v| v.invariant)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let overloaded = call(0, 0, 503, Class::Overloaded);
+        let limited = call(1, 20, 429, Class::RateLimit);
+        assert_eq!(judge(&[overloaded, limited]), ["bench_only_key_faults"]);
+        // Both keys last failed as rate limits: holding them is their own fault.
+        assert!(judge(&[call(0, 0, 429, Class::RateLimit), limited]).is_empty());
+        // Both last answered an overload: the provider was put out, as a circuit breaker does.
+        assert!(judge(&[overloaded, call(1, 20, 503, Class::Overloaded)]).is_empty());
+        // k1 never failed (it was never called) yet was held out.
+        assert_eq!(judge(&[limited]), ["attribution"]);
+        // A 503 whose retry-after still holds: the upstream asked for the wait.
+        let mut asked = overloaded;
+        asked.verdict.retry_after_ms = Some(5_000);
+        assert!(judge(&[asked, limited]).is_empty());
+    }
 }

@@ -27,6 +27,9 @@ struct KeyModel {
     overdue_reported: bool,
     /// The trace's own probe time (a disable event).
     explicit_probe: Option<u64>,
+    /// Its last reply, when that was a failure, and when it came: what a hold on the key
+    /// could be for.
+    last_failure: Option<(Class, u64)>,
 }
 
 /// The key of a logged attempt the trace never showed starting.
@@ -55,6 +58,8 @@ struct ReqModel {
     runaway: bool,
     /// Some attempt was logged out of its place (a trace from outside).
     log_out_of_order: bool,
+    /// The time its last wait decision said the next call would wait for.
+    wait_until: Option<u64>,
 }
 
 /// What a bench or disable event did to its key.
@@ -242,6 +247,15 @@ pub(super) fn walk(trace: &[Event], ctx: &Context) -> Vec<Violation> {
         v.message = with_labels(&v.message, &labels);
     }
     w.out
+}
+
+/// ", and N more keys" when there are more.
+fn and_more(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", and 1 more key".into(),
+        n => format!(", and {n} more keys"),
+    }
 }
 
 /// Messages name keys as `#id`; show their labels instead.
@@ -484,9 +498,24 @@ impl Walker<'_> {
                 req,
                 success,
                 class,
-                attempts: _,
+                attempts,
                 ready_at,
-            } => self.end(t, req, success, class, ready_at),
+            } => {
+                let made = self.req(req).map(|r| r.attempts);
+                if let Some(made) = made.filter(|&m| m != attempts) {
+                    self.v(
+                        "faithful_trace",
+                        Some(req),
+                        None,
+                        t,
+                        format!("the request reports {attempts} attempts, but {made} were made"),
+                    );
+                }
+                if !success && made == Some(0) {
+                    self.held_out(t, req);
+                }
+                self.end(t, req, success, class, ready_at)
+            }
         }
     }
 
@@ -561,12 +590,24 @@ impl Walker<'_> {
         // A repeated attempt number takes the place of the first, as a map insert would.
         r.log_entry(attempt).key = key;
         r.tried.insert((provider, key));
+        let waited = r.wait_until.take();
         let (start, attempts, banned, fault) =
             (r.start, r.attempts, r.banned.contains(&key), r.fault);
         let past_deadline = t > start.saturating_add(deadline);
         if (attempts > max_attempts || past_deadline) && std::mem::replace(&mut r.runaway, true) {
             // Reported once: a runaway policy would otherwise add a violation per call.
             return;
+        }
+        if let Some(u) = waited.filter(|&u| t < u) {
+            // The wait the engine reported is what `rotation_is_free` counts: one it did not
+            // make is a report that misstates what happened.
+            self.v(
+                "faithful_trace",
+                Some(req),
+                Some(attempt),
+                t,
+                format!("the engine reported a wait until {u} ms but called key #{key} at {t} ms"),
+            );
         }
         if attempts > max_attempts {
             self.v(
@@ -710,6 +751,7 @@ impl Walker<'_> {
         let probe_after = self.ctx.policy.probe_after_ms.unwrap_or(REFERENCE_PROBE_MS);
         let factor = self.ctx.policy.probe_factor.max(1);
         let m = &mut self.keys[key as usize];
+        m.last_failure = class.is_failure().then_some((class, t));
         if class == Class::Auth {
             if m.disabled && m.probe_outstanding {
                 m.interval = m.interval.saturating_mul(factor);
@@ -769,6 +811,7 @@ impl Walker<'_> {
         r.prev_retries = retries;
         if matches!(decision, Decision::Wait(_)) {
             r.waits = r.waits.saturating_add(1);
+            r.wait_until = until;
         }
         let start = r.start;
         let pending = r.pending_soft.take();
@@ -856,6 +899,76 @@ impl Walker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// A request that failed without a single call while a key was ready: something held
+    /// that key out of service, and its last reply says whether it could have been its own
+    /// fault. Judged from the replies alone, so it holds from outside as well; in the
+    /// engine's view a key the trace's own events bench or disable is not ready.
+    fn held_out(&mut self, t: u64, req: ReqId) {
+        let Some(p) = self.req(req).map(|r| r.provider) else {
+            return;
+        };
+        // A provider the policy ejected passes its keys by.
+        if self.unhealthy(p) {
+            return;
+        }
+        let keys = self.provider_keys(p);
+        let fault = |c: Class| matches!(c, Class::ServerError | Class::Overloaded);
+        // Every key's last word a provider fault: the provider, not a key, was put out (a
+        // circuit breaker, as `provider_health` is), which is not judged here.
+        if keys.clone().all(|k| {
+            self.keys[k as usize]
+                .last_failure
+                .is_some_and(|(c, _)| fault(c))
+        }) {
+            return;
+        }
+        let engine_view = self.ctx.view == View::Engine;
+        let mut not_its_fault = Vec::new();
+        let mut never_failed = Vec::new();
+        for k in keys {
+            let m = &self.keys[k as usize];
+            let out_by_event = engine_view && (m.explicit_probe.is_some() || m.explicit_until > t);
+            if !self.ready(k, t) || m.ra_until > t || out_by_event {
+                continue;
+            }
+            match m.last_failure {
+                Some((c, at)) if !c.is_key_level() => not_its_fault.push((k, c, at)),
+                Some(_) => {}
+                None => {
+                    // A key-level failure of its quota group may bench it too.
+                    let group_failed = self.group(k).iter().any(|&g| {
+                        self.keys[g as usize]
+                            .last_failure
+                            .is_some_and(|(c, _)| c.is_key_level())
+                    });
+                    if !group_failed {
+                        never_failed.push(k);
+                    }
+                }
+            }
+        }
+        if let Some(&(k, c, at)) = not_its_fault.first() {
+            let more = not_its_fault.len() - 1;
+            self.v(
+                "bench_only_key_faults",
+                Some(req),
+                None,
+                t,
+                format!("failed without a call while key #{k} was ready: it was held out of service for its last reply ({c} at {at} ms), which is not the key's fault{}", and_more(more)),
+            );
+        }
+        if let Some(&k) = never_failed.first() {
+            let more = never_failed.len() - 1;
+            self.v(
+                "attribution",
+                Some(req),
+                None,
+                t,
+                format!("failed without a call while key #{k} was ready: it was held out of service though no reply of its own or its quota group's failed{}", and_more(more)),
+            );
         }
     }
 
