@@ -309,9 +309,8 @@ mod tests {
         assert!(malformed.iter().all(|x| x.invariant == "attribution"));
     }
 
-    /// Request 0 gets a 503 (with `retry_after_ms`) from key 0, which is then benched until
-    /// `until`.
-    fn benched_after_503(retry_after_ms: Option<u64>, until: u64) -> Vec<Event> {
+    /// Request 0 started, and its first call (key 0) answered 503 at 1 ms.
+    fn answered_503(retry_after_ms: Option<u64>) -> Vec<Event> {
         let mut t = served(0, 0);
         t.truncate(2);
         t.push(Event::Reply {
@@ -324,9 +323,19 @@ mod tests {
             retry_after_ms,
             soft: false,
             partial: false,
-            treated_as: Some(Class::RateLimit),
+            treated_as: None,
             reason: "test",
         });
+        t
+    }
+
+    /// Request 0 gets a 503 (with `retry_after_ms`) from key 0, which is then benched until
+    /// `until`.
+    fn benched_after_503(retry_after_ms: Option<u64>, until: u64) -> Vec<Event> {
+        let mut t = answered_503(retry_after_ms);
+        if let Some(Event::Reply { treated_as, .. }) = t.last_mut() {
+            *treated_as = Some(Class::RateLimit);
+        }
         t.push(Event::Bench {
             t: 1,
             key: 0,
@@ -427,21 +436,7 @@ mod tests {
                 .collect()
         };
         // A 503, a backoff reported until 500 ms, and the retry made at 100 ms.
-        let mut t = served(0, 0);
-        t.truncate(2);
-        t.push(Event::Reply {
-            t: 1,
-            req: 0,
-            attempt: 1,
-            key: 0,
-            status: 503,
-            class: Class::Overloaded,
-            retry_after_ms: None,
-            soft: false,
-            partial: false,
-            treated_as: None,
-            reason: "test",
-        });
+        let mut t = answered_503(None);
         t.push(Event::Decision {
             t: 1,
             req: 0,
