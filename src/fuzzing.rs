@@ -94,6 +94,23 @@ pub fn check(case: &Case) -> Result<Verdict, String> {
     Ok(a)
 }
 
+/// [`check`] on the case the bytes decode to; for a `keypool classify` line (first byte `0`),
+/// also that the one-pass line reader reads it as serde_json does.
+///
+/// ```
+/// let mut line = vec![0u8];
+/// line.extend_from_slice(br#"{"status":429,"body":"{\"error\":{}}"}"#);
+/// assert!(keypool::fuzzing::check_bytes(&line).is_ok());
+/// ```
+pub fn check_bytes(data: &[u8]) -> Result<Verdict, String> {
+    if let Some((0, line)) = data.split_first() {
+        if let Ok(text) = std::str::from_utf8(line) {
+            crate::classify_line::readers_agree(text)?;
+        }
+    }
+    check(&case_from_bytes(data))
+}
+
 const STATUSES: [u16; 16] = [
     200, 400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 200,
 ];

@@ -27,8 +27,8 @@ proptest! {
     /// The classifier holds its properties on replies drawn from realistic fragments.
     #[test]
     fn classifier_properties_on_generated_replies(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let case = keypool::fuzzing::case_from_bytes(&bytes);
-        prop_assert!(keypool::fuzzing::check(&case).is_ok(), "{:?}", keypool::fuzzing::check(&case));
+        let checked = keypool::fuzzing::check_bytes(&bytes);
+        prop_assert!(checked.is_ok(), "{:?}", checked);
     }
 
     /// The pool agrees with a naive model (linear scans, no index) on every decision.

@@ -13,6 +13,8 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
+mod fast;
+
 /// One classified input line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classified {
@@ -110,6 +112,29 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 /// assert!(keypool::classify_line::parse_line_ref("[1]").is_err());
 /// ```
 pub fn parse_line_ref(line: &str) -> Result<LineRef<'_>, String> {
+    match fast::read(line) {
+        Some(l) => Ok(l),
+        None => parse_with_serde(line),
+    }
+}
+
+/// Where the one-pass reader answers, serde_json reads the line the same way (for the fuzz
+/// target and the property tests).
+#[doc(hidden)]
+pub fn readers_agree(line: &str) -> Result<(), String> {
+    match fast::read(line) {
+        Some(fast) => match parse_with_serde(line) {
+            Ok(slow) if slow == fast => Ok(()),
+            slow => Err(format!(
+                "the one-pass line reader read {fast:?}, serde_json {slow:?}"
+            )),
+        },
+        None => Ok(()),
+    }
+}
+
+/// [`parse_line_ref`] through serde_json: every line, and the error messages.
+fn parse_with_serde(line: &str) -> Result<LineRef<'_>, String> {
     if !line.trim_start().starts_with('{') {
         return Err(match serde_json::from_str::<IgnoredAny>(line) {
             Ok(_) => "not a JSON object".into(),
