@@ -8,6 +8,9 @@
 //! on the same corpus when its conform install is cached (`keypool conform --gateway hermes`
 //! makes it), as the peer figure.
 //!
+//! `KEYPOOL_BENCH_BASELINE=PATH` times another `keypool` binary (an earlier build) in the same
+//! run, interleaved with this one, so a change is compared on the same machine state.
+//!
 //! `-- --test` (CI's smoke run) runs each case once on a small corpus.
 
 use std::path::{Path, PathBuf};
@@ -39,9 +42,9 @@ fn corpus(dir: &Path, name: &str, max_len: usize, target_lines: usize) -> (PathB
     (path, n, mean)
 }
 
-fn time_once(file: &Path, jobs: usize) -> f64 {
+fn time_once(bin: &Path, file: &Path, jobs: usize) -> f64 {
     let start = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_keypool"))
+    let status = Command::new(bin)
         .args(["classify", "--jobs", &jobs.to_string()])
         .arg(file)
         .stdout(Stdio::null())
@@ -82,27 +85,39 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("keypool-bench-stream-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| corpus | lines | mean line | jobs | best µs/line | median µs/line |");
-    println!("|---|---|---|---|---|---|");
+    let mut bins = vec![("this build", PathBuf::from(env!("CARGO_BIN_EXE_keypool")))];
+    if let Some(base) = std::env::var_os("KEYPOOL_BENCH_BASELINE") {
+        bins.push(("baseline", PathBuf::from(base)));
+    }
+    println!("| binary | corpus | lines | mean line | jobs | best µs/line | median µs/line |");
+    println!("|---|---|---|---|---|---|---|");
     let mut files = Vec::new();
     for (name, max_len) in [("dev-850", usize::MAX), ("dev-short", 400)] {
         let (file, n, mean) = corpus(&dir, name, max_len, target);
         for jobs in [1, cores] {
-            let mut t: Vec<f64> = (0..runs).map(|_| time_once(&file, jobs)).collect();
-            t.sort_by(f64::total_cmp);
-            let per = |s: f64| s * 1e6 / n as f64;
-            println!(
-                "| {name} | {n} | {mean:.0} B | {jobs} | {:.2} | {:.2} |",
-                per(t[0]),
-                per(t[t.len() / 2])
-            );
+            // Runs alternate between the binaries, so a slow spell of the machine hits both.
+            let mut times = vec![Vec::new(); bins.len()];
+            for _ in 0..runs {
+                for (t, (_, bin)) in times.iter_mut().zip(&bins) {
+                    t.push(time_once(bin, &file, jobs));
+                }
+            }
+            for (mut t, (label, _)) in times.into_iter().zip(&bins) {
+                t.sort_by(f64::total_cmp);
+                let per = |s: f64| s * 1e6 / n as f64;
+                println!(
+                    "| {label} | {name} | {n} | {mean:.0} B | {jobs} | {:.2} | {:.2} |",
+                    per(t[0]),
+                    per(t[t.len() / 2])
+                );
+            }
         }
         files.push((name, file));
     }
     for (name, file) in &files {
         match hermes(file, if test { 1 } else { 2 }) {
-            Some(us) => println!("| {name} | hermes-agent `classify_api_error`, in-process | | 1 | {us:.2} | |"),
-            None => println!("| {name} | hermes-agent not installed (run `keypool conform --gateway hermes` once) | | | | |"),
+            Some(us) => println!("| hermes-agent `classify_api_error`, in-process | {name} | | | 1 | {us:.2} | |"),
+            None => println!("| hermes-agent not installed (run `keypool conform --gateway hermes` once) | {name} | | | | | |"),
         }
         if test {
             break;
