@@ -21,6 +21,7 @@
 
 mod chunk;
 mod envelope;
+pub(crate) mod jscan;
 mod json;
 pub(crate) mod jvalue;
 pub(crate) mod retry_after;

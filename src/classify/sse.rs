@@ -2,7 +2,7 @@
 //! the stream by its terminal failure, its output and whether it finished.
 
 use super::json::{collect_error, inspect, ErrorFound, Inspect};
-use super::jvalue::J as Value;
+
 use super::retry_after::BodyHints;
 use super::text::Hay;
 use std::borrow::Cow;
@@ -103,7 +103,7 @@ pub(crate) fn read_stream(body: &str, fast: bool) -> StreamReading {
                 continue;
             }
         }
-        match serde_json::from_str::<Value>(data) {
+        match super::jvalue::parse(data) {
             Ok(v) => {
                 let mut ins = inspect(&v);
                 if ev.name == Some("error") && ins.error.is_none() {

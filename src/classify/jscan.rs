@@ -1,0 +1,320 @@
+//! A checking JSON scanner over text, shared by the one-pass readers (`keypool classify`'s
+//! line reader, [`parse`](super::jvalue::parse)'s document reader): strings are checked eight
+//! bytes at a time and borrowed where they hold no escapes, numbers and literals are checked as
+//! JSON writes them, and nesting is bounded. Every method answers `None` where the text is not
+//! JSON or is JSON it does not read (a lone `\u` surrogate, nesting deeper than
+//! [`MAX_DEPTH`]); its callers then let serde_json read the text, so serde_json's answer and
+//! its error messages stand.
+
+use std::borrow::Cow;
+
+/// Containers deeper than this are left to serde_json (whose own limit is 128).
+pub(crate) const MAX_DEPTH: u32 = 64;
+
+/// A position in a JSON text being read.
+pub(crate) struct Cursor<'a> {
+    pub(crate) s: &'a str,
+    pub(crate) b: &'a [u8],
+    pub(crate) at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `s`.
+    pub(crate) fn new(s: &'a str) -> Self {
+        Cursor {
+            s,
+            b: s.as_bytes(),
+            at: 0,
+        }
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    pub(crate) fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    pub(crate) fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    pub(crate) fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// An object key without escapes.
+    pub(crate) fn key(&mut self) -> Option<&'a str> {
+        match self.string::<true>()? {
+            Cow::Borrowed(k) => Some(k),
+            Cow::Owned(_) => None,
+        }
+    }
+
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if !self.b[self.at..].starts_with(word) {
+            return None;
+        }
+        self.at += word.len();
+        Some(())
+    }
+
+    /// A number as JSON writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    /// Whether it has a fraction or an exponent.
+    pub(crate) fn number(&mut self) -> Option<bool> {
+        let mut float = false;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            float = true;
+            self.at += 1;
+            self.digit()?;
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            float = true;
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.digit()?;
+            self.digits();
+        }
+        Some(float)
+    }
+
+    pub(crate) fn digit(&mut self) -> Option<()> {
+        self.next()?.is_ascii_digit().then_some(())
+    }
+
+    pub(crate) fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    /// Any JSON value, checked and skipped. Nesting is tracked in a bit stack (1: object), not
+    /// by recursion.
+    pub(crate) fn skip_value(&mut self) -> Option<()> {
+        let mut stack = 0u64;
+        let mut depth = 0u32;
+        loop {
+            // A value starts here.
+            self.ws();
+            match self.peek()? {
+                open @ (b'{' | b'[') => {
+                    self.at += 1;
+                    self.ws();
+                    let object = open == b'{';
+                    if self.peek()? == if object { b'}' } else { b']' } {
+                        self.at += 1;
+                    } else {
+                        if depth == MAX_DEPTH {
+                            return None;
+                        }
+                        depth += 1;
+                        stack = stack << 1 | u64::from(object);
+                        if object {
+                            self.member_name()?;
+                        }
+                        continue;
+                    }
+                }
+                b'"' => {
+                    self.string::<false>()?;
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                _ => {
+                    self.number()?;
+                }
+            }
+            // A value ended: close what it ends, or go on to the next one.
+            loop {
+                if depth == 0 {
+                    return Some(());
+                }
+                self.ws();
+                let object = stack & 1 == 1;
+                match self.next()? {
+                    b',' => {
+                        if object {
+                            self.ws();
+                            self.member_name()?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return None,
+                }
+                depth -= 1;
+                stack >>= 1;
+            }
+        }
+    }
+
+    /// `"name" :` inside a skipped object.
+    pub(crate) fn member_name(&mut self) -> Option<()> {
+        self.string::<false>()?;
+        self.ws();
+        self.eat(b':')
+    }
+
+    /// A string at the cursor, checked: no control characters, only JSON's escapes, `\u`
+    /// surrogates in pairs. With `KEEP` its text is returned (borrowed when it holds no
+    /// escape); without, only checked.
+    pub(crate) fn string<const KEEP: bool>(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let b = self.b;
+        let start = self.at;
+        let mut i = start;
+        loop {
+            i += special(&b[i..])?;
+            match b[i] {
+                b'"' => break,
+                b'\\' if KEEP => {
+                    let (text, end) = unescape_from(b, start, i)?;
+                    self.at = end;
+                    return Some(Cow::Owned(text));
+                }
+                b'\\' => i += escape(b.get(i + 1..)?)?.1,
+                _ => return None,
+            }
+        }
+        self.at = i + 1;
+        if !KEEP {
+            return Some(Cow::Borrowed(""));
+        }
+        // The quotes are ASCII, so the slice falls on character boundaries.
+        self.s.get(start..i).map(Cow::Borrowed)
+    }
+}
+
+/// The text of the string whose content starts at `start` and whose first escape is at
+/// `first`, and the offset just past its closing quote. The bytes are copied eight at a time
+/// as they are scanned (a short copy of fixed size, where copying each run between escapes
+/// would cost a call apiece: bodies have an escape every few bytes).
+fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)> {
+    let mut out = Vec::with_capacity(b.len() - start);
+    out.extend_from_slice(&b[start..first]);
+    let mut i = first;
+    loop {
+        // `i` is at a backslash.
+        let (c, len) = escape(b.get(i + 1..)?)?;
+        if c.is_ascii() {
+            out.push(c as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        i += len;
+        loop {
+            if let Some(w) = b.get(i..i + 8) {
+                let w: [u8; 8] = w.try_into().ok()?;
+                out.extend_from_slice(&w);
+                let m = stops(u64::from_le_bytes(w));
+                if m == 0 {
+                    i += 8;
+                    continue;
+                }
+                let k = (m.trailing_zeros() / 8) as usize;
+                out.truncate(out.len() - 8 + k);
+                i += k;
+            } else {
+                let k = b[i..].iter().position(|&c| is_stop(c))?;
+                out.extend_from_slice(&b[i..i + k]);
+                i += k;
+            }
+            break;
+        }
+        match b[i] {
+            b'"' => break,
+            b'\\' => {}
+            _ => return None,
+        }
+    }
+    // Runs between ASCII stops of a `str`, and whole characters: UTF-8 throughout.
+    Some((String::from_utf8(out).ok()?, i + 1))
+}
+
+/// The character an escape stands for and the escape's length, backslash included; `rest`
+/// follows the backslash. `None` for no JSON escape, and for a `\u` surrogate not in a pair
+/// (serde_json says what is wrong with it).
+fn escape(rest: &[u8]) -> Option<(char, usize)> {
+    Some(match *rest.first()? {
+        b'"' => ('"', 2),
+        b'\\' => ('\\', 2),
+        b'/' => ('/', 2),
+        b'b' => ('\u{8}', 2),
+        b'f' => ('\u{c}', 2),
+        b'n' => ('\n', 2),
+        b'r' => ('\r', 2),
+        b't' => ('\t', 2),
+        b'u' => {
+            let hi = hex4(rest.get(1..5)?)?;
+            if (0xD800..0xDC00).contains(&hi) {
+                if rest.get(5..7)? != b"\\u" {
+                    return None;
+                }
+                let lo = hex4(rest.get(7..11)?)?;
+                if !(0xDC00..0xE000).contains(&lo) {
+                    return None;
+                }
+                let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?;
+                (c, 12)
+            } else {
+                (char::from_u32(hi)?, 6)
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Four hex digits.
+fn hex4(d: &[u8]) -> Option<u32> {
+    d.iter()
+        .try_fold(0u32, |n, &c| Some(n << 4 | char::from(c).to_digit(16)?))
+}
+
+/// Where a string scan stops: a quote, a backslash or a control character.
+fn is_stop(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// The stops among eight bytes (little-endian), as the high bit of each flagged byte. The
+/// lowest flagged byte is always a true stop, whatever the borrows above it.
+fn stops(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
+    (zero_byte(v ^ (ONES * u64::from(b'"')))
+        | zero_byte(v ^ (ONES * u64::from(b'\\')))
+        | (v.wrapping_sub(ONES * 0x20) & !v))
+        & HIGH
+}
+
+/// The offset of the first stop in `b`, eight bytes at a time. (A vector search for the quote
+/// and backslash after the first words cost more than it saved: most strings are short.)
+fn special(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let m = stops(u64::from_le_bytes(w.try_into().ok()?));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| is_stop(c)).map(|p| i + p)
+}
