@@ -129,6 +129,49 @@ impl Hay {
         ws.iter().any(|w| self.word(w))
     }
 
+    /// The longest limit window written as a count of units after "per" ("Rate limit of 150
+    /// per 86400s", "10 requests per 5 minutes"), in seconds. Each "per" is read a few bytes
+    /// ahead at most, so the scan stays linear. A lone `m` is no unit ("per 1M tokens").
+    fn counted_window_secs(&self) -> Option<u64> {
+        let b = &self.s[..];
+        let mut best: Option<u64> = None;
+        let mut from = 0;
+        while let Some(p) = find(&b[from..], b"per ") {
+            let at = from + p;
+            from = at + 4;
+            if at > 0 && b[at - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let rest = &b[from..];
+            let digits = rest
+                .iter()
+                .take(10)
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits == 0 || digits > 9 {
+                continue;
+            }
+            let n = rest[..digits]
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            let unit = rest[digits..].strip_prefix(b" ").unwrap_or(&rest[digits..]);
+            let len = unit
+                .iter()
+                .take(9)
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count();
+            let scale = match unit[..len].to_ascii_lowercase().as_slice() {
+                b"s" | b"sec" | b"secs" | b"second" | b"seconds" => 1,
+                b"min" | b"mins" | b"minute" | b"minutes" => 60,
+                b"h" | b"hr" | b"hrs" | b"hour" | b"hours" => 3_600,
+                b"d" | b"day" | b"days" => 86_400,
+                _ => continue,
+            };
+            best = best.max(Some(n * scale));
+        }
+        best
+    }
+
     /// The number after `label` ("limit 10000", "requested: 17,652").
     fn number_after(&self, label: &str) -> Option<u64> {
         let pos = find(&self.s, label.as_bytes())?;
@@ -472,6 +515,9 @@ const NO_ACCESS: &[&str] = &[
     "does not have access",
     // Vertex: "Project X is not allowed to use Publisher Model Y".
     "is not allowed to use",
+    // OpenAI 403 for a model the key's organisation may not use: "You are not allowed to
+    // sample from this model" (typed `invalid_request_error`).
+    "not allowed to sample",
 ];
 
 const OVERLOADED: &[&str] = &[
@@ -555,6 +601,9 @@ const QUOTA_WINDOW: &[&str] = &[
     "*perhour*",
     "hourly",
     "lifetime",
+    // GitHub Models (Azure AI inference): "Rate limit of 150 per 86400s exceeded for
+    // UserByModelByDay".
+    "*byday*",
 ];
 const QUOTA_WINDOW_WORDS: &[&str] = &["*tpd*", "*rpd*"];
 
@@ -570,6 +619,9 @@ const RATE_WINDOW: &[&str] = &[
     "concurren*",
     "burst",
     "并发",
+    // GitHub Models: "Rate limit of 15 per 60s exceeded for UserByModelByMinute".
+    "*byminute*",
+    "*bysecond*",
 ];
 const RATE_WINDOW_WORDS: &[&str] = &["*tpm*", "*rpm*", "*rps*", "*tps*", "*itpm*", "*otpm*"];
 
@@ -1112,10 +1164,19 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
     if m.any(List::Region) {
         return Some((Class::BadRequest, "text: region / location not supported"));
     }
-    let rate_window =
-        m.any(List::RateWindow) || (m.any(List::RateWord) && h.any_word(RATE_WINDOW_WORDS));
-    let quota_window =
-        m.any(List::QuotaWindow) || (m.any(List::QuotaWord) && h.any_word(QUOTA_WINDOW_WORDS));
+    // A window written as a count ("150 per 86400s"): an hour or longer is a quota's, as the
+    // named windows are.
+    let counted = if m.any(List::Throttle) {
+        h.counted_window_secs()
+    } else {
+        None
+    };
+    let rate_window = m.any(List::RateWindow)
+        || (m.any(List::RateWord) && h.any_word(RATE_WINDOW_WORDS))
+        || counted.is_some_and(|s| s < 3_600);
+    let quota_window = m.any(List::QuotaWindow)
+        || (m.any(List::QuotaWord) && h.any_word(QUOTA_WINDOW_WORDS))
+        || counted.is_some_and(|s| s >= 3_600);
     if m.any(List::QuotaStrong) {
         return Some((
             Class::QuotaExhausted,
@@ -1211,6 +1272,20 @@ mod tests {
             decide("You exceeded your current quota, check your plan and billing details. quotaId GenerateRequestsPerMinute"),
             Some(Class::RateLimit)
         );
+        // Windows written as counts, and as GitHub Models' limiter names.
+        for (text, class) in [
+            ("Rate limit of 150 per 86400s exceeded for UserByModelByDay. Please wait 52137 seconds before retrying.", Class::QuotaExhausted),
+            ("Rate limit of 15 per 60s exceeded for UserByModelByMinute. Please wait 42 seconds before retrying.", Class::RateLimit),
+            ("Rate limit exceeded: 1000 requests per 24 hours", Class::QuotaExhausted),
+            ("Rate limit exceeded: 10 requests per 10 seconds", Class::RateLimit),
+            ("Rate limit exceeded: 500 requests per 1d", Class::QuotaExhausted),
+            ("Rate limit of 150 exceeded for UserByModelByDay", Class::QuotaExhausted),
+            // "1M" is a million, not a minute; "paper 60s" is no "per".
+            ("Rate limit exceeded. $0.15 per 1M tokens", Class::RateLimit),
+            ("Rate limit exceeded in the paper 86400s", Class::RateLimit),
+        ] {
+            assert_eq!(decide(text), Some(class), "{text}");
+        }
     }
 
     #[test]
