@@ -491,14 +491,18 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
         ]
         .iter()
         .any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()));
-        let codeish = v.get("code").is_some_and(|c| match c {
+        let failing_code = |c: &Value| match c {
             Value::Number(n) => n.as_i64().is_some_and(|n| n != 0 && n != 200),
             Value::String(s) => !matches!(
                 s.as_ref(),
                 "" | "0" | "200" | "ok" | "OK" | "success" | "Success"
             ),
             _ => false,
-        });
+        };
+        // Baidu Qianfan answers errors with a 200: `{"error_code":18,"error_msg":"Open api qps
+        // request limit reached"}`.
+        let codeish = v.get("code").is_some_and(failing_code)
+            || v.get("error_code").is_some_and(failing_code);
         if has_text || codeish {
             let mut f = collect_error(v, v);
             if f.hay.is_empty() {

@@ -356,6 +356,9 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     // Gateways and proxies in front of a provider: "request body too large".
     "request body too large",
     "request size exceeds",
+    // Cohere 400: "too many tokens: total number of tokens in the prompt cannot exceed 4081 -
+    // received 5000. Try using a shorter prompt, or enabling prompt truncating."
+    "shorter prompt",
 ];
 
 const REGION: &[&str] = &[
