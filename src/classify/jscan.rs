@@ -208,7 +208,10 @@ impl<'a> Cursor<'a> {
 /// as they are scanned (a short copy of fixed size, where copying each run between escapes
 /// would cost a call apiece: bodies have an escape every few bytes).
 fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)> {
-    let mut out = Vec::with_capacity(b.len() - start);
+    // Room for the text before the escape and some after; the rest grows as it is found. (The
+    // rest of the text would be an upper bound, but a long line of many short escaped
+    // strings would then hold that much memory per string.)
+    let mut out = Vec::with_capacity(first - start + 64);
     out.extend_from_slice(&b[start..first]);
     let mut i = first;
     loop {
