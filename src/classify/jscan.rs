@@ -208,10 +208,11 @@ impl<'a> Cursor<'a> {
 /// as they are scanned (a short copy of fixed size, where copying each run between escapes
 /// would cost a call apiece: bodies have an escape every few bytes).
 fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)> {
-    // Room for the text before the escape and some after; the rest grows as it is found. (The
-    // rest of the text would be an upper bound, but a long line of many short escaped
-    // strings would then hold that much memory per string.)
-    let mut out = Vec::with_capacity(first - start + 64);
+    // Room for the text before the escape and a kilobyte after (the rest of the input is the
+    // bound), so a body string inside an input line rarely regrows; a short string gives back
+    // what it does not use below, or a body of many short escaped strings would hold a
+    // kilobyte apiece.
+    let mut out = Vec::with_capacity((first - start + 1024).min(b.len() - start));
     out.extend_from_slice(&b[start..first]);
     let mut i = first;
     loop {
@@ -247,6 +248,9 @@ fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)
             b'\\' => {}
             _ => return None,
         }
+    }
+    if out.capacity() > 2 * out.len() + 64 {
+        out.shrink_to_fit();
     }
     // Runs between ASCII stops of a `str`, and whole characters: UTF-8 throughout.
     Some((String::from_utf8(out).ok()?, i + 1))
@@ -320,4 +324,44 @@ fn special(b: &[u8]) -> Option<usize> {
         i += 8;
     }
     b[i..].iter().position(|&c| is_stop(c)).map(|p| i + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each string of a long text of short escaped strings, read in turn.
+    fn strings(text: &str) -> Vec<Cow<'_, str>> {
+        let mut c = Cursor::new(text);
+        let mut out = Vec::new();
+        while c.peek() == Some(b'"') {
+            out.push(c.string::<true>().expect("a string"));
+            c.ws();
+        }
+        assert_eq!(c.at, text.len(), "read to the end");
+        out
+    }
+
+    #[test]
+    fn an_escaped_string_holds_about_its_own_length_not_the_rest_of_the_text() {
+        let text = r#""a\nb" "#.repeat(10_000);
+        let read = strings(&text);
+        assert_eq!(read.len(), 10_000);
+        for s in &read {
+            assert_eq!(s, "a\nb");
+            let Cow::Owned(s) = s else {
+                panic!("an escaped string is copied")
+            };
+            assert!(s.capacity() <= 2 * s.len() + 64, "{}", s.capacity());
+        }
+    }
+
+    #[test]
+    fn a_long_escaped_string_is_read_whole() {
+        let body = "x\\\"y".repeat(5_000);
+        let text = format!("\"{body}\" \"plain\"");
+        let read = strings(&text);
+        assert_eq!(read[0], "x\"y".repeat(5_000));
+        assert!(matches!(read[1], Cow::Borrowed("plain")));
+    }
 }
