@@ -216,14 +216,16 @@ fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)
     out.extend_from_slice(&b[start..first]);
     let mut i = first;
     loop {
-        // `i` is at a backslash.
-        let (c, len) = escape(b.get(i + 1..)?)?;
-        if c.is_ascii() {
-            out.push(c as u8);
+        // `i` is at a backslash. The two-byte escapes (nearly all of a body's: `\"` around
+        // every key) are decoded here, without the call.
+        if let Some(c) = b.get(i + 1).and_then(|&e| short_escape(e)) {
+            out.push(c);
+            i += 2;
         } else {
+            let (c, len) = escape(b.get(i + 1..)?)?;
             out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            i += len;
         }
-        i += len;
         loop {
             if let Some(w) = b.get(i..i + 8) {
                 let w: [u8; 8] = w.try_into().ok()?;
@@ -256,37 +258,46 @@ fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)
     Some((String::from_utf8(out).ok()?, i + 1))
 }
 
+/// The byte a two-byte escape stands for; `e` follows the backslash.
+#[inline]
+fn short_escape(e: u8) -> Option<u8> {
+    Some(match e {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
+}
+
 /// The character an escape stands for and the escape's length, backslash included; `rest`
 /// follows the backslash. `None` for no JSON escape, and for a `\u` surrogate not in a pair
 /// (serde_json says what is wrong with it).
 fn escape(rest: &[u8]) -> Option<(char, usize)> {
-    Some(match *rest.first()? {
-        b'"' => ('"', 2),
-        b'\\' => ('\\', 2),
-        b'/' => ('/', 2),
-        b'b' => ('\u{8}', 2),
-        b'f' => ('\u{c}', 2),
-        b'n' => ('\n', 2),
-        b'r' => ('\r', 2),
-        b't' => ('\t', 2),
-        b'u' => {
-            let hi = hex4(rest.get(1..5)?)?;
-            if (0xD800..0xDC00).contains(&hi) {
-                if rest.get(5..7)? != b"\\u" {
-                    return None;
-                }
-                let lo = hex4(rest.get(7..11)?)?;
-                if !(0xDC00..0xE000).contains(&lo) {
-                    return None;
-                }
-                let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?;
-                (c, 12)
-            } else {
-                (char::from_u32(hi)?, 6)
-            }
-        }
-        _ => return None,
-    })
+    let e = *rest.first()?;
+    if let Some(c) = short_escape(e) {
+        return Some((char::from(c), 2));
+    }
+    if e != b'u' {
+        return None;
+    }
+    let hi = hex4(rest.get(1..5)?)?;
+    if !(0xD800..0xDC00).contains(&hi) {
+        return Some((char::from_u32(hi)?, 6));
+    }
+    if rest.get(5..7)? != b"\\u" {
+        return None;
+    }
+    let lo = hex4(rest.get(7..11)?)?;
+    if !(0xDC00..0xE000).contains(&lo) {
+        return None;
+    }
+    let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?;
+    Some((c, 12))
 }
 
 /// Four hex digits.
