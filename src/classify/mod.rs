@@ -457,7 +457,12 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
         }
         return c;
     }
-    decide_text(&e.hay, e.ctx, status)
+    let d = decide_text(&e.hay, e.ctx, status);
+    if is_2xx(http_status) && e.body_status.is_none() && d == by_status(500) {
+        // Say why a 200 is a server error: the status the reason would name is not the reply's.
+        return (d.0, "error object inside a 2xx, nothing more specific");
+    }
+    d
 }
 
 fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {

@@ -1312,3 +1312,16 @@ fn a_trial_key_is_throttled_by_its_window() {
         None,
     );
 }
+
+#[test]
+fn an_unrecognised_error_inside_a_200_says_so() {
+    let v = classify(&j(
+        200,
+        r#"{"error":{"message":"boom","type":"runtime_error","code":"2003"}}"#,
+    ));
+    assert_eq!(v.class, ServerError);
+    assert_eq!(v.reason, "error object inside a 2xx, nothing more specific");
+    // With a status of its own in the body, the body's status is the one named.
+    let v = classify(&j(200, r#"{"error":{"message":"boom","code":502}}"#));
+    assert_eq!((v.class, v.reason), (ServerError, "status: 5xx"));
+}

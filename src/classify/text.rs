@@ -300,6 +300,14 @@ const CONTENT_POLICY: &[&str] = &[
     "data inspection failed",
     "sensitive content",
     "sensitive words",
+    // Volcengine Ark: `InputTextSensitiveContentDetected` and its siblings for output and
+    // images, "… the input text may contain sensitive information".
+    "inputtextsensitivecontentdetected",
+    "outputtextsensitivecontentdetected",
+    "inputimagesensitivecontentdetected",
+    "outputimagesensitivecontentdetected",
+    "sensitivecontentdetected",
+    "may contain sensitive",
     "guardrail*",
     "blocked due to safety",
     "safety reasons",
@@ -348,6 +356,9 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "tokens must be <=",
     "超过最大",
     "超长",
+    // DashScope's InvalidParameter for a prompt beyond the model: "Range of input length
+    // should be [1, 30720]".
+    "range of input length",
     "exceeds maximum context",
     "context_length",
     // Gemini: "Request payload size exceeds the limit: 20971520 bytes."
@@ -578,6 +589,8 @@ const THROTTLE: &[&str] = &[
     "resource has been exhausted",
     "频繁",
     "限流",
+    // "请求限频": a request-frequency limit (Tencent Hunyuan's code 2003 inside a 200).
+    "限频",
     "并发",
     "limit exceeded",
     "limit reached",
