@@ -347,6 +347,9 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "too large for model",
     "prompt token count",
     "max prompt tokens",
+    // xAI: "This model's maximum prompt length is 131072 but the request contains 150000
+    // tokens."
+    "maximum prompt length",
     "exceeds the token limit",
     "上下文长度",
     "超出最大",
@@ -530,8 +533,10 @@ const NO_ACCESS: &[&str] = &[
     // Vertex: "Project X is not allowed to use Publisher Model Y".
     "is not allowed to use",
     // OpenAI 403 for a model the key's organisation may not use: "You are not allowed to
-    // sample from this model" (typed `invalid_request_error`).
+    // sample from this model", "… to generate embeddings from this model" (typed
+    // `invalid_request_error`).
     "not allowed to sample",
+    "not allowed to generate",
 ];
 
 const OVERLOADED: &[&str] = &[
