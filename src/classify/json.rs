@@ -729,17 +729,26 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
 }
 
 /// Errors wrapped as text inside a message: a JSON document, or a Python repr of one.
-fn nested_json_in_text(t: &str, f: &mut ErrorFound, depth: usize) {
+pub(crate) fn nested_json_in_text(t: &str, f: &mut ErrorFound, depth: usize) {
     let Some(start) = t.find('{') else { return };
-    let mut it = serde_json::Deserializer::from_str(&t[start..]).into_iter::<Value>();
-    if let Some(Ok(inner)) = it.next() {
-        let mut sub = ErrorFound::default();
-        gather(inner.get("error").unwrap_or(&inner), &mut sub, depth + 1);
-        f.hints.merge(sub.hints);
-        f.structured = f.structured.or(sub.structured);
-        f.ctx.upstream_wrapped |= sub.ctx.upstream_wrapped;
-        f.ctx.invalid_type |= sub.ctx.invalid_type;
-    }
+    let text = &t[start..];
+    let mut it = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let inner = match it.next() {
+        Some(Ok(inner)) => inner,
+        _ => match super::pyrepr::read_prefix(text) {
+            Some(inner) => inner,
+            None => return,
+        },
+    };
+    let mut sub = ErrorFound::default();
+    gather(inner.get("error").unwrap_or(&inner), &mut sub, depth + 1);
+    f.hints.merge(sub.hints);
+    f.structured = f.structured.or(sub.structured);
+    f.ctx.upstream_wrapped |= sub.ctx.upstream_wrapped;
+    f.ctx.invalid_type |= sub.ctx.invalid_type;
+    // The inner error's texts as read: escapes decoded (a `\u` escaped message in another
+    // script), numeric provider codes said in words.
+    f.hay.append(&sub.hay);
 }
 
 /// Structured status strings that decide a class on their own (Google RPC statuses are read

@@ -32,6 +32,11 @@ pub(crate) enum J<'a> {
 pub(crate) struct Obj<'a>(Vec<(Cow<'a, str>, J<'a>)>);
 
 impl<'a> Obj<'a> {
+    /// An object of these members, in this order.
+    pub(crate) fn from_pairs(pairs: Vec<(Cow<'a, str>, J<'a>)>) -> Self {
+        Obj(pairs)
+    }
+
     /// The first member with this key.
     pub(crate) fn get(&self, key: &str) -> Option<&J<'a>> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)

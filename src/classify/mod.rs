@@ -24,6 +24,7 @@ mod envelope;
 pub(crate) mod jscan;
 mod json;
 pub(crate) mod jvalue;
+mod pyrepr;
 pub(crate) mod retry_after;
 mod seen;
 mod sse;
@@ -251,7 +252,15 @@ fn classify_body<H: AsRef<str>>(reply: &ReplyRef<'_, H>, body: &str, fast: bool)
         }
         return (Class::Success, "plain-text 2xx", hints, false);
     }
-    let (c, r) = decide_text(&hay, TextCtx::default(), status);
+    // A document printed into the text ("Error code: 429 - {'error': {…}}", JSON or a Python
+    // repr): read as a nested error is (failure rule 6), its codes and retry fields counting.
+    let mut err = ErrorFound {
+        hay,
+        ..ErrorFound::default()
+    };
+    json::nested_json_in_text(trimmed, &mut err, 0);
+    let (c, r) = decide_error(&err, status);
+    hints.merge(err.hints);
     (c, r, hints, false)
 }
 

@@ -1325,3 +1325,36 @@ fn an_unrecognised_error_inside_a_200_says_so() {
     let v = classify(&j(200, r#"{"error":{"message":"boom","code":502}}"#));
     assert_eq!((v.class, v.reason), (ServerError, "status: 5xx"));
 }
+
+#[test]
+fn a_document_printed_into_a_message_or_a_text_body_is_read() {
+    // The OpenAI Python SDK's exception text as a gateway relays it: a Python repr. Its type
+    // says the request is invalid, so the tool named `get_quota` is no quota.
+    is(
+        Reply::new(
+            400,
+            "Error code: 400 - {'error': {'message': \"Invalid schema for function 'get_quota'\", 'type': 'invalid_request_error', 'param': None, 'code': None}}",
+        )
+        .header("content-type", "text/plain"),
+        BadRequest,
+        None,
+    );
+    // Its retry field counts.
+    is(
+        Reply::new(
+            429,
+            "Error code: 429 - {'error': {'code': 429, 'message': 'Quota exceeded for metric: requests per minute', 'status': 'RESOURCE_EXHAUSTED', 'details': [{'@type': 'type.googleapis.com/google.rpc.RetryInfo', 'retryDelay': '26s'}]}}",
+        ),
+        RateLimit,
+        Some(26_000),
+    );
+    // JSON inside a message, its text escaped: the numeric code and the decoded words count.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"{\"error\": {\"code\": \"1113\", \"message\": \"\\u4f59\\u989d\\u4e0d\\u8db3\"}}","type":"upstream_error"}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+}

@@ -52,6 +52,16 @@ impl Hay {
         self.s.extend_from_slice(&text.as_bytes()[..end]);
     }
 
+    /// Adds another haystack's texts.
+    pub(crate) fn append(&mut self, other: &Hay) {
+        if other.s.is_empty() || self.s.len() > 64 * 1024 {
+            return;
+        }
+        self.scanned.set(None);
+        self.non_ascii |= other.non_ascii;
+        self.s.extend_from_slice(&other.s);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.s
             .iter()
