@@ -300,6 +300,12 @@ enum Body {
         inner: Box<Body>,
     },
     Sse(Vec<Event>),
+    /// An error printed as Python's repr of its JSON (what the OpenAI SDK prints and gateways
+    /// relay): as a plain-text body, or inside a JSON error's message.
+    PyRepr {
+        inner: Box<Body>,
+        in_message: bool,
+    },
     Nested(u16),
     Fields {
         retry_after: Option<f64>,
@@ -325,6 +331,8 @@ enum Fragment {
     Phrase(u8),
     Word(Word),
     Escaped,
+    /// An unclosed Python dict, for the repr reader.
+    PyOpen,
     Raw(String),
 }
 
@@ -423,6 +431,18 @@ impl Body {
                 }
                 s
             }
+            Body::PyRepr { inner, in_message } => {
+                let inner = inner.json_at(depth + 1);
+                let repr = match serde_json::from_str::<Value>(&inner) {
+                    Ok(v) => crate::classify::pyrepr::write(&v),
+                    Err(_) => inner,
+                };
+                if *in_message {
+                    json!({"error":{"message":format!("upstream: {repr}"),"type":"upstream_error"}}).to_string()
+                } else {
+                    format!("Error code: 429 - {repr}")
+                }
+            }
             Body::Nested(depth) => {
                 let d = *depth as usize % 200_000;
                 format!("{}{}", "[".repeat(d), "]".repeat(d))
@@ -436,6 +456,7 @@ impl Body {
                     Fragment::Phrase(i) => PHRASES[*i as usize % PHRASES.len()].to_owned() + " ",
                     Fragment::Word(w) => w.text() + "_",
                     Fragment::Escaped => r#"{\"error\":{\"message\":\""#.to_owned(),
+                    Fragment::PyOpen => "{'error': [('a', {'m': '\\'".to_owned(),
                     Fragment::Raw(r) => r.chars().take(64).collect(),
                 };
                 let n = (*times as usize).min(LONG_MAX / piece.len().max(1));

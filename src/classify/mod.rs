@@ -24,7 +24,7 @@ mod envelope;
 pub(crate) mod jscan;
 mod json;
 pub(crate) mod jvalue;
-mod pyrepr;
+pub(crate) mod pyrepr;
 pub(crate) mod retry_after;
 mod seen;
 mod sse;

@@ -206,9 +206,55 @@ fn escape(rest: &[u8]) -> Option<(char, usize)> {
     })
 }
 
+/// Python's repr of a JSON value, as `str(dict)` prints it: what the fuzz target and the
+/// tests feed the reader.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn write(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(t) => {
+            // Python picks double quotes for a text with a single quote and no double one.
+            let q = if t.contains('\'') && !t.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            let mut out = String::from(q);
+            for c in t.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == q => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push(q);
+            out
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(write).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", write(&Value::String(k.clone())), write(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn reads_what_the_openai_sdk_prints() {
@@ -253,6 +299,38 @@ mod tests {
             "",
         ] {
             assert_eq!(read_prefix(t), None, "{t}");
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[a-z' \"\\\\]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// Python's repr of any JSON value reads back as the value the JSON reads as.
+        #[test]
+        fn a_repr_reads_as_its_json_reads(v in json_value(), tail in "([ )},][a-z ]{0,3})?") {
+            let repr = format!("{}{tail}", write(&v));
+            let json = v.to_string();
+            let want = crate::classify::jvalue::parse(&json).expect("serde_json's own output");
+            prop_assert_eq!(read_prefix(&repr), Some(want), "{}", repr);
         }
     }
 
