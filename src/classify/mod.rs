@@ -375,12 +375,8 @@ fn classify_sse(status: u16, body: &str, fast: bool) -> Decided {
     // says nothing a rule can read.
     let mut best: Option<(Class, &'static str, BodyHints)> = None;
     for f in &r.failures {
-        let st = f
-            .body_status
-            .filter(|_| is_2xx(status))
-            .unwrap_or(if is_2xx(status) { 500 } else { status });
-        let (c, why) = decide_error(f, st);
-        let informative = !why.starts_with("status");
+        let (c, why) = decide_error(f, status);
+        let informative = !why.starts_with("status") && why != ERROR_IN_2XX;
         if best.is_none() || informative {
             best = Some((c, why, f.all_hints()));
         }
@@ -447,12 +443,17 @@ fn classify_sse(status: u16, body: &str, fast: bool) -> Decided {
     )
 }
 
+/// The reason for an error inside a 2xx that says nothing a rule reads.
+const ERROR_IN_2XX: &str = "error object inside a 2xx, nothing more specific";
+
 /// Decides the class of an error object.
 fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
     let status = if is_2xx(http_status) {
-        // An error inside a 2xx: a code in the body says what status it means; none means a
-        // server-side failure.
-        e.body_status.unwrap_or(500)
+        // An error inside a 2xx: a code in the body says what status it means; a type that
+        // says the request is invalid means a 400 (an Anthropic `event: error` of type
+        // `invalid_request_error` mid-stream); none means a server-side failure.
+        e.body_status
+            .unwrap_or(if e.ctx.invalid_type { 400 } else { 500 })
     } else {
         http_status
     };
@@ -469,7 +470,7 @@ fn decide_error(e: &ErrorFound, http_status: u16) -> (Class, &'static str) {
     let d = decide_text(&e.hay, e.ctx, status);
     if is_2xx(http_status) && e.body_status.is_none() && d == by_status(500) {
         // Say why a 200 is a server error: the status the reason would name is not the reply's.
-        return (d.0, "error object inside a 2xx, nothing more specific");
+        return (d.0, ERROR_IN_2XX);
     }
     d
 }

@@ -1358,3 +1358,19 @@ fn a_document_printed_into_a_message_or_a_text_body_is_read() {
         None,
     );
 }
+
+#[test]
+fn an_invalid_request_inside_a_stream_is_the_request_s_fault() {
+    // An error frame typed as an invalid request, mid-stream: a 400's meaning, so the bare
+    // "quota" of a function's name is no key-level signal (as in a 400 reply).
+    let v = classify(&sse(concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"tools.0.custom.input_schema: schema of 'get_quota' is invalid\"}}\n\n",
+    )));
+    assert_eq!(v.class, BadRequest, "{}", v.reason);
+    // Without a type, the same frame is a server-side failure read by its words.
+    let v = classify(&sse(
+        "data: {\"error\":{\"message\":\"upstream failed\"}}\n\n",
+    ));
+    assert_eq!(v.class, ServerError, "{}", v.reason);
+}
