@@ -1374,3 +1374,18 @@ fn an_invalid_request_inside_a_stream_is_the_request_s_fault() {
     ));
     assert_eq!(v.class, ServerError, "{}", v.reason);
 }
+
+#[test]
+fn a_problem_document_in_a_200_is_the_error_its_status_says() {
+    // RFC 9457 problem details carry the status they mean; NVIDIA NIM answers so.
+    is(
+        j(
+            200,
+            r#"{"type":"about:blank","title":"Payment Required","status":402,"detail":"Account 'x': Cloud credits expired"}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    // A 2xx status in the body is no failure.
+    is(j(200, r#"{"status":200,"message":"done"}"#), Success, None);
+}
