@@ -491,7 +491,7 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
                 "type: invalid request (permission words are no key-level signal)",
             );
         }
-        if invalid && d.1 == text::QUOTA_WEAK_REASON {
+        if invalid && (d.1 == text::QUOTA_WEAK_REASON || d.1 == text::UPSTREAM_QUOTA_WEAK_REASON) {
             return (
                 Class::BadRequest,
                 "type: invalid request (a bare \"quota\" is no key-level signal)",

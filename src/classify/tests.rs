@@ -1389,3 +1389,25 @@ fn a_problem_document_in_a_200_is_the_error_its_status_says() {
     // A 2xx status in the body is no failure.
     is(j(200, r#"{"status":200,"message":"done"}"#), Success, None);
 }
+
+#[test]
+fn a_relayed_invalid_request_naming_a_quota_is_the_request_s_fault() {
+    // OpenRouter relaying a provider's 400: a function named for quotas is no upstream limit.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Provider returned error","code":400,"metadata":{"raw":"{\"error\":{\"message\":\"Invalid schema for function 'get_quota'\",\"type\":\"invalid_request_error\"}}","provider_name":"OpenAI"}}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // A relayed limit is still the gateway's shared upstream.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"{\"error\":{\"message\":\"Quota exceeded for this model\",\"type\":\"rate_limit_error\"}}","provider_name":"OpenAI"}}}"#,
+        ),
+        Overloaded,
+        None,
+    );
+}

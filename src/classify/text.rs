@@ -1175,6 +1175,10 @@ pub(crate) const AUTH_WEAK_REASON: &str = "text: permission denied / forbidden";
 /// typed as an invalid request ("Invalid schema for function 'get_quota'").
 pub(crate) const QUOTA_WEAK_REASON: &str = "text: quota exceeded, no short window named";
 
+/// [`QUOTA_WEAK_REASON`] for a limit a gateway relays from its upstream provider.
+pub(crate) const UPSTREAM_QUOTA_WEAK_REASON: &str =
+    "text: gateway's upstream provider is out of quota, no window named (shared, not this key)";
+
 /// What the phrase rules decided, with the rule's name.
 pub(crate) type Decision = (Class, &'static str);
 
@@ -1221,11 +1225,17 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
         ));
     }
     let throttled = m.any(List::Throttle) || (ctx.status == 429 && quota_window);
+    // Throttled by nothing but a bare "quota" (no window, no throttle word): weak evidence,
+    // which a type saying the request is invalid overrides.
+    let bare_quota =
+        m.any(List::Quota) && !m.any(List::ThrottleExplicit) && !quota_window && !rate_window;
     if m.any(List::Overloaded) || (ctx.upstream_wrapped && throttled) {
-        let reason = if ctx.upstream_wrapped && throttled {
-            "text: gateway's upstream provider is rate limited (shared, not this key)"
-        } else {
+        let reason = if m.any(List::Overloaded) {
             "text: provider overloaded / at capacity"
+        } else if bare_quota {
+            UPSTREAM_QUOTA_WEAK_REASON
+        } else {
+            "text: gateway's upstream provider is rate limited (shared, not this key)"
         };
         return Some((Class::Overloaded, reason));
     }
@@ -1239,7 +1249,7 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
                 "text: per-minute / per-second / concurrency limit",
             ));
         }
-        if m.any(List::Quota) && !m.any(List::ThrottleExplicit) {
+        if bare_quota {
             return Some((Class::QuotaExhausted, QUOTA_WEAK_REASON));
         }
         return Some((Class::RateLimit, "text: rate limit"));
