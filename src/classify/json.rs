@@ -503,7 +503,10 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
         // request limit reached"}`.
         // A problem document (RFC 9457, NVIDIA NIM's errors) carries the HTTP status it means
         // as a number in `status`.
-        let problem_status = |c: &Value| matches!(c, Value::Number(n) if n.as_u64().is_some_and(|n| (400..600).contains(&n)));
+        let problem_status = |c: &Value| {
+            let Value::Number(n) = c else { return false };
+            n.as_u64().is_some_and(|n| (400..600).contains(&n))
+        };
         let codeish = v.get("code").is_some_and(failing_code)
             || v.get("error_code").is_some_and(failing_code)
             || v.get("status").is_some_and(problem_status);
