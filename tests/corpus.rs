@@ -1,4 +1,5 @@
-//! The labelled corpora: every entry's class, and its retry-after within max(1 s, 5 %).
+//! The labelled corpora: every entry's class, and its retry-after within max(1 s, 5 %), also
+//! when a reply is rewritten in ways that do not change what it says.
 //!
 //! - `tests/fixtures/dev.jsonl`: the labelled development corpus of real replies.
 //! - `tests/fixtures/probes.jsonl`: the project's own set, outside the development corpus:
@@ -71,4 +72,70 @@ fn probe_labels_agree() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A JSON text with every character beyond ASCII written as a `\u` escape (as Python's
+/// `json.dumps` writes by default).
+fn ascii_escaped(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// `text`'s labelled lines rewritten in ways that do not change what a reply says: its JSON
+/// body pretty-printed with sorted keys, written in ASCII with escapes, or led by whitespace;
+/// its header names in capitals.
+fn rewritten(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let label: Value = serde_json::from_str(line).expect("a labelled line");
+        let body = label["body"].as_str().unwrap_or_default();
+        let mut bodies = Vec::new();
+        if let Ok(doc) = serde_json::from_str::<Value>(body) {
+            bodies.push(serde_json::to_string_pretty(&doc).expect("a value"));
+            bodies.push(ascii_escaped(&doc));
+            bodies.push(format!("\n  {body}"));
+        }
+        for b in bodies {
+            let mut l = label.clone();
+            l["body"] = Value::String(b);
+            out.push_str(&l.to_string());
+            out.push('\n');
+        }
+        let mut l = label.clone();
+        if let Some(Value::Object(h)) = label.get("headers") {
+            let upper = h
+                .iter()
+                .map(|(k, v)| (k.to_uppercase(), v.clone()))
+                .collect();
+            l["headers"] = Value::Object(upper);
+        }
+        out.push_str(&l.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn rewritten_replies_keep_their_labels() {
+    for (name, text) in [
+        ("dev.jsonl", include_str!("fixtures/dev.jsonl")),
+        ("probes.jsonl", include_str!("fixtures/probes.jsonl")),
+    ] {
+        let failures = disagreements(name, &rewritten(text), 300);
+        assert!(
+            failures.is_empty(),
+            "{name}, rewritten: {} disagreements:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
 }
