@@ -91,8 +91,9 @@ fn ascii_escaped(v: &Value) -> String {
 }
 
 /// `text`'s labelled lines rewritten in ways that do not change what a reply says: its JSON
-/// body pretty-printed with sorted keys, written in ASCII with escapes, or led by whitespace;
-/// its header names in capitals.
+/// body pretty-printed with sorted keys, written in ASCII with escapes, led by whitespace, or
+/// (a failure's error document) relayed inside a gateway's error message; its header names in
+/// capitals.
 fn rewritten(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -103,6 +104,13 @@ fn rewritten(text: &str) -> String {
             bodies.push(serde_json::to_string_pretty(&doc).expect("a value"));
             bodies.push(ascii_escaped(&doc));
             bodies.push(format!("\n  {body}"));
+            // An error relayed whole inside a gateway's own error message (failure rule 6).
+            let failed = label["status"].as_u64().is_some_and(|s| s >= 400);
+            if failed && doc.get("error").is_some_and(Value::is_object) {
+                let relayed =
+                    serde_json::json!({"error": {"message": body, "type": "upstream_error"}});
+                bodies.push(relayed.to_string());
+            }
         }
         for b in bodies {
             let mut l = label.clone();
