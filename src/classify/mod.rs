@@ -19,6 +19,7 @@
 //! The retry-after is then taken as `failure-classes.md` orders it (see [`parse_duration`]).
 //! Bodies are read up to [`BODY_CAP`] bytes.
 
+mod aho;
 mod chunk;
 mod envelope;
 pub(crate) mod jscan;

@@ -6,10 +6,9 @@
 //! Every phrase of every list is compiled into one Aho-Corasick automaton, so the haystack is
 //! scanned once and the rules read a bitmask of the lists that matched.
 
+use super::aho::Automaton;
 use super::retry_after::parse_duration_prefix_bytes;
 use crate::class::Class;
-use aho_corasick::automaton::Automaton;
-use aho_corasick::Anchored;
 use std::cell::Cell;
 use std::sync::LazyLock;
 
@@ -87,9 +86,9 @@ impl Hay {
         if let Some(done) = self.scanned.get() {
             return done;
         }
-        let (mut mask, cues) = MATCHERS.ascii.run(&self.s);
+        let (mut mask, cues) = ASCII.run(&self.s);
         if self.non_ascii {
-            mask |= MATCHERS.other.run(&self.s).0;
+            mask |= OTHER.run(&self.s).0;
         }
         // The automaton reads normalised text; a wait counts only after a cue as written
         // (`RAW_CUES`, any case), so "retry_after-5" is not read as "retry after 5".
@@ -814,7 +813,7 @@ fn at(i: usize) -> usize {
 }
 
 /// Every phrase list as one table-driven automaton: one dependent load per byte, no
-/// per-match callbacks. Built from `aho-corasick`'s DFA, re-laid out so that each row holds
+/// per-match callbacks. The [`Automaton`] of the phrases, re-laid out so that each row holds
 /// the lists matched on entering the state followed by the next row per byte class.
 ///
 /// A transition entry is the next row's offset, with [`MATCHES`] set when that row matches
@@ -896,7 +895,6 @@ impl Matcher {
             }
         }
         let max_len = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        let dfa = aho_corasick::dfa::DFA::new(&patterns).expect("the phrase lists compile");
         // Byte classes: each byte some pattern uses, and one class for all the others.
         let mut used = [false; 256];
         for p in &patterns {
@@ -909,76 +907,54 @@ impl Matcher {
             .chain((0..=255u8).find(|&b| !used[usize::from(b)]))
             .collect();
         let other = reps.len() - 1;
-        let mut col = [u8::try_from(other + 1).expect("under 255 classes"); 256];
+        let mut class_of = [u8::try_from(other).expect("under 255 classes"); 256];
+        for (i, &r) in reps[..other].iter().enumerate() {
+            class_of[usize::from(r)] = u8::try_from(i).expect("under 255 classes");
+        }
+        // A pattern's bytes are normalised already; a haystack byte is read through `norm`.
+        let mut col = [0u8; 256];
         for b in 0..=255u8 {
-            if let Some(i) = reps[..other].iter().position(|&r| r == norm(b)) {
-                col[usize::from(b)] = u8::try_from(i + 1).expect("under 255 classes");
-            }
+            col[usize::from(b)] = class_of[usize::from(norm(b))] + 1;
         }
+        let in_classes: Vec<Vec<u8>> = patterns
+            .iter()
+            .map(|p| p.iter().map(|&b| class_of[usize::from(b)]).collect())
+            .collect();
+        let ac = Automaton::new(&in_classes, reps.len());
         let width = reps.len() + 1;
-        // Breadth-first over the states reachable from the start; rows in visit order.
-        let start = dfa.start_state(Anchored::No).expect("unanchored start");
-        // Row of each state, by its id (ids are small integers): built once per process, and a
-        // vector keeps start-up short.
-        let mut row_of: Vec<usize> = Vec::new();
-        let mut visit = |sid: aho_corasick::automaton::StateID, order: &mut Vec<_>| {
-            let i = sid.as_usize();
-            if i >= row_of.len() {
-                row_of.resize(i + 1, usize::MAX);
-            }
-            if row_of[i] == usize::MAX {
-                row_of[i] = order.len();
-                order.push(sid);
-            }
-            row_of[i]
-        };
-        let mut order = Vec::new();
-        visit(start, &mut order);
-        let mut transitions = Vec::new();
-        let mut i = 0;
-        while i < order.len() {
-            let sid = order[i];
-            for &b in &reps {
-                let next = dfa.next_state(Anchored::No, sid, b);
-                transitions.push(visit(next, &mut order));
-            }
-            i += 1;
-        }
         assert!(
-            order.len() * width <= TABLE,
+            ac.states() * width <= TABLE,
             "the phrase table needs {} entries; raise TABLE",
-            order.len() * width
+            ac.states() * width
         );
         let mut table = vec![0u32; TABLE];
-        let mut checks = vec![Box::default(); order.len()];
-        for (row, &sid) in order.iter().enumerate() {
+        let mut checks = vec![Box::default(); ac.states()];
+        for (row, ends) in ac.ends.iter().enumerate() {
             let base = row * width;
-            if dfa.is_match(sid) {
-                let mut here = Vec::new();
-                for m in 0..dfa.match_len(sid) {
-                    let pid = dfa.match_pattern(sid, m).as_usize();
-                    match bounds[pid] {
-                        (false, false) => table[base] |= list_of[pid],
-                        (start, end) => here.push(Check {
-                            len: u32::try_from(patterns[pid].len()).expect("short phrases"),
-                            list: list_of[pid],
-                            start,
-                            end,
-                        }),
-                    }
-                }
-                if !here.is_empty() {
-                    table[base] |= CHECK;
-                    checks[row] = here.into_boxed_slice();
+            let mut here = Vec::new();
+            for &pid in ends {
+                let pid = pid as usize;
+                match bounds[pid] {
+                    (false, false) => table[base] |= list_of[pid],
+                    (start, end) => here.push(Check {
+                        len: u32::try_from(patterns[pid].len()).expect("short phrases"),
+                        list: list_of[pid],
+                        start,
+                        end,
+                    }),
                 }
             }
-            for c in 0..reps.len() {
-                let next = transitions[row * reps.len() + c];
+            if !here.is_empty() {
+                table[base] |= CHECK;
+                checks[row] = here.into_boxed_slice();
+            }
+            for c in 0..ac.classes {
+                let next = ac.next[row * ac.classes + c] as usize;
                 let offset = u32::try_from(next * width)
                     .ok()
                     .filter(|o| o & MATCHES == 0)
                     .expect("table fits 31 bits");
-                let matches = dfa.is_match(order[next]);
+                let matches = !ac.ends[next].is_empty();
                 table[base + 1 + c] = offset | if matches { MATCHES } else { 0 };
             }
         }
@@ -1134,12 +1110,6 @@ impl Cues {
     }
 }
 
-/// Phrases in ASCII, and the rest (other scripts), read only when a text is not ASCII.
-struct Matchers {
-    ascii: Matcher,
-    other: Matcher,
-}
-
 /// Every phrase list with its bit.
 const LISTS: &[(&[&str], List)] = &[
     (CANCELLED, List::Cancelled),
@@ -1164,10 +1134,10 @@ const LISTS: &[(&[&str], List)] = &[
     (WAIT_CUES, List::WaitCue),
 ];
 
-static MATCHERS: LazyLock<Matchers> = LazyLock::new(|| Matchers {
-    ascii: Matcher::build(LISTS, str::is_ascii),
-    other: Matcher::build(LISTS, |p| !p.is_ascii()),
-});
+/// The phrases in ASCII.
+static ASCII: LazyLock<Matcher> = LazyLock::new(|| Matcher::build(LISTS, str::is_ascii));
+/// The phrases in other scripts: read, and so built, only when some text is not ASCII.
+static OTHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::build(LISTS, |p| !p.is_ascii()));
 
 /// The reason of the weakest key-level rule (permission words alone).
 pub(crate) const AUTH_WEAK_REASON: &str = "text: permission denied / forbidden";
@@ -1396,9 +1366,9 @@ mod tests {
     fn ours(text: &str) -> (u32, Vec<usize>) {
         let mut h = Hay::default();
         h.push(text);
-        let (mut mask, cues) = MATCHERS.ascii.run(&h.s);
+        let (mut mask, cues) = ASCII.run(&h.s);
         if h.non_ascii {
-            mask |= MATCHERS.other.run(&h.s).0;
+            mask |= OTHER.run(&h.s).0;
         }
         let mut cues: Vec<usize> = cues.into_iter().flatten().collect();
         cues.dedup();
