@@ -48,9 +48,9 @@ impl Automaton {
         // which is shallower and so already complete.
         let mut fail = vec![0u32; ends.len()];
         let mut queue = std::collections::VecDeque::new();
-        for c in 0..classes {
-            match next[c] {
-                NONE => next[c] = 0,
+        for slot in &mut next[..classes] {
+            match *slot {
+                NONE => *slot = 0,
                 child => queue.push_back(child),
             }
         }
