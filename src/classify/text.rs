@@ -402,7 +402,6 @@ const QUOTA_STRONG: &[&str] = &[
     "insufficient quota",
     "exceeded current quota",
     "credit balance",
-    "credits",
     "insufficient balance",
     "balance is insufficient",
     "balance insufficient",
@@ -457,16 +456,20 @@ const QUOTA_STRONG: &[&str] = &[
     "欠费",
     "充值",
     "额度不足",
-    "credit limit*",
     "out of credit*",
     "no credit*",
     "insufficient credit*",
-    "add credit*",
     "credits exhausted",
     "used up",
     "free allocation",
     "额度",
 ];
+
+/// Credits named as a kind of limit or an upsell ("type": "credit_limit", "add credits to
+/// unlock more"), not a statement that they ran out: money, unless the text says outright
+/// that a per-minute rate limit was hit. Together's free tier answers "You have been rate
+/// limited. Your rate limit is 60 queries per minute", typed `credit_limit`.
+const CREDIT_WORDS: &[&str] = &["credits", "credit limit*", "add credit*"];
 
 const AUTH: &[&str] = &[
     "invalid api key",
@@ -748,6 +751,7 @@ enum List {
     /// A cue after which a wait is stated ("try again in ").
     WaitCue = 1 << 18,
     NoAccess = 1 << 19,
+    CreditWord = 1 << 20,
 }
 
 /// A set of lists that matched.
@@ -1117,6 +1121,7 @@ const LISTS: &[(&[&str], List)] = &[
     (CONTEXT_OVERFLOW, List::ContextOverflow),
     (REGION, List::Region),
     (QUOTA_STRONG, List::QuotaStrong),
+    (CREDIT_WORDS, List::CreditWord),
     (AUTH, List::Auth),
     (AUTH_WEAK, List::AuthWeak),
     (NO_ACCESS, List::NoAccess),
@@ -1182,7 +1187,11 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
     let quota_window = m.any(List::QuotaWindow)
         || (m.any(List::QuotaWord) && h.any_word(QUOTA_WINDOW_WORDS))
         || counted.is_some_and(|s| s >= 3_600);
-    if m.any(List::QuotaStrong) {
+    // Credits named beside an outright per-minute rate limit are the provider's label for
+    // that limit (failure rule 2: the window decides).
+    let credits_as_label =
+        m.any(List::CreditWord) && m.any(List::ThrottleExplicit) && rate_window && !quota_window;
+    if m.any(List::QuotaStrong) || (m.any(List::CreditWord) && !credits_as_label) {
         return Some((
             Class::QuotaExhausted,
             "text: credits / balance / billing / plan usage",
@@ -1294,6 +1303,11 @@ mod tests {
             // "1M" is a million, not a minute; "paper 60s" is no "per".
             ("Rate limit exceeded. $0.15 per 1M tokens", Class::RateLimit),
             ("Rate limit exceeded in the paper 86400s", Class::RateLimit),
+            // Credits as the label of a per-minute limit the text says was hit, and credits
+            // that ran out beside a per-minute figure.
+            ("credit_limit You have been rate limited. Your rate limit is 60 queries per minute. Please navigate to https://api.together.xyz/settings/billing to upgrade to a paid plan.", Class::RateLimit),
+            ("Add credits to raise your limit above 60 requests per minute", Class::QuotaExhausted),
+            ("credit_limit Rate limit exceeded: 1000 requests per day", Class::QuotaExhausted),
         ] {
             assert_eq!(decide(text), Some(class), "{text}");
         }
