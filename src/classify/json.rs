@@ -455,12 +455,16 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
         return Some(collect_error(first, v));
     }
     if let Some(br) = v.get("base_resp") {
-        if br
+        if let Some(code) = br
             .get("status_code")
             .and_then(Value::as_i64)
-            .is_some_and(|c| c != 0)
+            .filter(|&c| c != 0)
         {
-            return Some(collect_error(br, v));
+            let mut f = collect_error(br, v);
+            if let Some(t) = u64::try_from(code).ok().and_then(minimax_code) {
+                f.hay.push(t);
+            }
+            return Some(f);
         }
     }
     if v.get("success").and_then(Value::as_bool) == Some(false) {
@@ -608,6 +612,20 @@ fn numeric_code(n: u64) -> Option<&'static str> {
         1261 => "context length",
         1000..=1004 | 1110..=1112 | 1120 | 1121 | 1220 => "authentication",
         1210 | 1211 | 1213 | 1214 => "invalid parameter",
+        _ => return None,
+    })
+}
+
+/// MiniMax's `base_resp.status_code` (a 200 whose body failed), for the codes whose
+/// `status_msg` does not say it in the phrase lists' words: 1004 "login fail", 2049 an
+/// invalid key, 1026/1027 sensitive input or output, 2013 "invalid params".
+fn minimax_code(n: u64) -> Option<&'static str> {
+    Some(match n {
+        1002 => "rate limit",
+        1004 | 2049 => "authentication",
+        1008 => "insufficient balance",
+        1026 | 1027 => "content filter",
+        2013 => "invalid parameter",
         _ => return None,
     })
 }

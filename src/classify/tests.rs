@@ -547,6 +547,25 @@ fn gateways_and_others() {
         QuotaExhausted,
         None,
     );
+    // MiniMax's codes where its message says less, or says it in words no list holds.
+    for (code, msg, class) in [
+        (1004, "login fail: Please carry the API secret key in the 'Authorization' field of the request header", Auth),
+        (2049, "invalid api key", Auth),
+        (1026, "input new_sensitive", ContentPolicy),
+        (1027, "output new_sensitive", ContentPolicy),
+        (2013, "invalid params, tool call id is invalid", BadRequest),
+        (2013, "", BadRequest),
+        (1004, "", Auth),
+    ] {
+        let body = format!(r#"{{"base_resp":{{"status_code":{code},"status_msg":"{msg}"}}}}"#);
+        is(j(200, &body), class, None);
+    }
+    // The same numbers elsewhere are no MiniMax codes.
+    is(
+        j(200, r#"{"error":{"message":"oops","count":1004}}"#),
+        ServerError,
+        None,
+    );
     is(
         j(
             422,

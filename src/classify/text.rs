@@ -478,6 +478,8 @@ const AUTH: &[&str] = &[
     "api key expired",
     "api key invalid",
     "incorrect api key",
+    // MiniMax 1004: "login fail: Please carry the API secret key in the 'Authorization' field".
+    "login fail*",
     "invalid authentication",
     "authentication",
     "unauthorized",
@@ -575,6 +577,8 @@ const OVERLOADED: &[&str] = &[
     "is busy",
     "server busy",
     "servers are busy",
+    // SiliconFlow 50603: "System is too busy now. Please try again later."
+    "too busy",
     "temporarily unavailable",
     "service unavailable",
     "unavailable",
@@ -698,6 +702,8 @@ const BAD_REQUEST: &[&str] = &[
     "invalid request",
     "invalid argument",
     "invalid parameter*",
+    // MiniMax 2013 and many OpenAI-compatible servers: "invalid params, …".
+    "invalid params",
     "invalid value*",
     "unsupported",
     "not supported",
