@@ -498,6 +498,12 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
                 "type: invalid request (a bare \"quota\" is no key-level signal)",
             );
         }
+        if invalid && d.1 == text::CREDIT_WORD_REASON {
+            return (
+                Class::BadRequest,
+                "type: invalid request (credits named, no balance or limit stated)",
+            );
+        }
         return d;
     }
     if invalid {

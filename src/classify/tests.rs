@@ -1330,6 +1330,31 @@ fn a_trial_key_is_throttled_by_its_window() {
         BadRequest,
         None,
     );
+    // Nor is "credits" named alone (a tool's name); a balance that is too low still is.
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$' (got 'billing.credits.check')"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    is(
+        j(
+            402,
+            r#"{"error":{"message":"This request requires more credits, or fewer max_tokens.","code":402}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+    // One request over the model's size, in Cohere's and gRPC's words.
+    for text in [
+        "too many tokens: size limit exceeded by 11326 tokens. Try using shorter or fewer inputs, or setting prompt_truncation='AUTO'.",
+        "Sent message larger than max (50000056 vs. 20971520)",
+    ] {
+        let body = serde_json::json!({ "message": text }).to_string();
+        is(j(400, &body), ContextOverflow, None);
+    }
 }
 
 #[test]

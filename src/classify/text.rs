@@ -311,11 +311,7 @@ const CONTENT_POLICY: &[&str] = &[
     "sensitive words",
     // Volcengine Ark: `InputTextSensitiveContentDetected` and its siblings for output and
     // images, "… the input text may contain sensitive information".
-    "inputtextsensitivecontentdetected",
-    "outputtextsensitivecontentdetected",
-    "inputimagesensitivecontentdetected",
-    "outputimagesensitivecontentdetected",
-    "sensitivecontentdetected",
+    "*sensitivecontentdetected",
     "may contain sensitive",
     "guardrail*",
     "blocked due to safety",
@@ -334,6 +330,10 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "context length",
     "context window*",
     "context limit*",
+    // Cohere: "too many tokens: size limit exceeded by 11326 tokens. Try using shorter or
+    // fewer inputs"; gRPC: "Sent message larger than max (50000056 vs. 20971520)".
+    "size limit exceeded",
+    "larger than max",
     "context size",
     "maximum context*",
     "context overflow",
@@ -813,8 +813,9 @@ const MAX_CUES: usize = 4;
 const MATCHES: u32 = 1 << 31;
 
 /// Entries in a matcher's table: room for the phrase lists with some to spare (they take about
-/// 105,000); `Matcher::build` fails loudly, in every test run, if they outgrow it.
-const TABLE: usize = 1 << 17;
+/// 127,000); `Matcher::build` fails loudly, in every test run, if they outgrow it. Only the
+/// rows in use are ever read; the shallow ones, where ordinary text keeps the walk, come first.
+const TABLE: usize = 1 << 18;
 
 /// Keeps a table index inside [`TABLE`] (a no-op on the indices the table holds).
 #[inline]
@@ -1150,6 +1151,9 @@ static ASCII: LazyLock<Matcher> = LazyLock::new(|| Matcher::build(LISTS, str::is
 /// The phrases in other scripts: read, and so built, only when some text is not ASCII.
 static OTHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::build(LISTS, |p| !p.is_ascii()));
 
+/// Credits named, and no other money word: a quota, except where a type says the request is
+/// invalid ("String should match pattern … (got 'billing.credits.check')": a tool's name).
+pub(crate) const CREDIT_WORD_REASON: &str = "text: credits named, no balance or limit stated";
 /// The reason of the weakest key-level rule (permission words alone).
 pub(crate) const AUTH_WEAK_REASON: &str = "text: permission denied / forbidden";
 /// A bare "quota" with no window and no money word: no key-level signal against an error
@@ -1197,11 +1201,14 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
     // that limit (failure rule 2: the window decides).
     let credits_as_label =
         m.any(List::CreditWord) && m.any(List::ThrottleExplicit) && rate_window && !quota_window;
-    if m.any(List::QuotaStrong) || (m.any(List::CreditWord) && !credits_as_label) {
+    if m.any(List::QuotaStrong) {
         return Some((
             Class::QuotaExhausted,
             "text: credits / balance / billing / plan usage",
         ));
+    }
+    if m.any(List::CreditWord) && !credits_as_label {
+        return Some((Class::QuotaExhausted, CREDIT_WORD_REASON));
     }
     if m.any(List::Auth) {
         return Some((
