@@ -447,7 +447,7 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// Parses ISO-8601 / RFC 3339 ("2025-03-14T10:20:12Z", "2025-03-14 10:20:12.5+01:00",
-/// "2025-07-01 at 00:00 UTC") into epoch milliseconds. A time without a zone is UTC.
+/// "2025-07-01 at 00:00 UTC") into epoch milliseconds; `None` for a time without a zone.
 pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
     let b = s.as_bytes();
@@ -479,11 +479,21 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
     if let Some(sign) = rest.chars().next().filter(|c| *c == '+' || *c == '-') {
         let z = &rest[1..];
         let digits: String = z.chars().filter(|c| c.is_ascii_digit()).take(4).collect();
-        if digits.len() == 4 {
-            let oh: i64 = digits[0..2].parse().ok()?;
-            let om: i64 = digits[2..4].parse().ok()?;
-            offset_ms = (oh * 60 + om) * 60_000 * if sign == '+' { 1 } else { -1 };
+        if digits.len() != 4 {
+            return None;
         }
+        let oh: i64 = digits[0..2].parse().ok()?;
+        let om: i64 = digits[2..4].parse().ok()?;
+        offset_ms = (oh * 60 + om) * 60_000 * if sign == '+' { 1 } else { -1 };
+    } else if !(rest.starts_with(['Z', 'z'])
+        || rest
+            .get(..3)
+            .is_some_and(|z| z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt")))
+    {
+        // A time without a zone gives no wait: the zone would be a guess (Zhipu's "将在
+        // 2026-08-25 07:41:44 重置" is Beijing time; the same wording from z.ai is read as
+        // UTC by some clients), and a guess off by hours benches a key for the wrong time.
+        return None;
     }
     Some(civil_ms(y, mo, d, h, mi, sec)? - offset_ms)
 }
@@ -594,6 +604,15 @@ mod tests {
         assert_eq!(a, 784111777000);
         assert_eq!(parse_iso8601("1994-11-06T08:49:37Z"), Some(a));
         assert_eq!(parse_iso8601("1994-11-06T09:49:37+01:00"), Some(a));
+        assert_eq!(parse_iso8601("1994-11-06 08:49:37 GMT"), Some(a));
+        // No zone, no time: a guessed zone would be hours off.
+        assert_eq!(parse_iso8601("1994-11-06T08:49:37"), None);
+        assert_eq!(parse_iso8601("1994-11-06"), None);
+        assert_eq!(parse_iso8601("1994-11-06T09:49:37+1"), None);
+        assert_eq!(
+            date_in_text("Your limit will reset at 1994-11-06 08:49:37."),
+            None
+        );
         assert_eq!(
             date_in_text("regain access on 1994-11-06 at 08:49 UTC."),
             Some(a - 37000)

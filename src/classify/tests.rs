@@ -530,7 +530,10 @@ fn gateways_and_others() {
         RateLimit,
         None,
     );
-    is(j(429, r#"{"error":{"code":"1308","message":"Usage limit reached for 5 hour. Your limit will reset at 2026-11-25 18:00:00"}}"#).header("date", "Wed, 25 Nov 2026 17:00:00 GMT"), QuotaExhausted, Some(3_600_000));
+    // A reset time without a zone gives no wait (never guess a zone); with one, it does.
+    is(j(429, r#"{"error":{"code":"1308","message":"Usage limit reached for 5 hour. Your limit will reset at 2026-11-25 18:00:00"}}"#).header("date", "Wed, 25 Nov 2026 17:00:00 GMT"), QuotaExhausted, None);
+    is(j(429, r#"{"error":{"code":"1308","message":"Usage limit reached for 5 hour. Your limit will reset at 2026-11-25 18:00:00 UTC"}}"#).header("date", "Wed, 25 Nov 2026 17:00:00 GMT"), QuotaExhausted, Some(3_600_000));
+    is(j(429, r#"{"error":{"code":"1308","message":"Usage limit reached for 5 hour. Your limit will reset at 2026-11-26 02:00:00+08:00"}}"#).header("date", "Wed, 25 Nov 2026 17:00:00 GMT"), QuotaExhausted, Some(3_600_000));
     is(
         j(
             200,
