@@ -435,6 +435,9 @@ const QUOTA_STRONG: &[&str] = &[
     "afford",
     "resource package",
     "usage limit*",
+    // The same as one identifier: OpenCode Zen's `"type": "FreeUsageLimitError"` ("Rate limit
+    // exceeded. Please try again later" is all its message says).
+    "*usagelimit*",
     "subscription quota",
     "plan limit*",
     "plan quota",
