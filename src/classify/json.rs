@@ -411,7 +411,7 @@ fn prompt_filtered(v: &Value) -> bool {
         })
 }
 
-const ERROR_TEXT_KEYS: [&str; 15] = [
+const ERROR_TEXT_KEYS: [&str; 16] = [
     "type",
     // AWS JSON protocol errors (Bedrock): "com.amazon.coral.validate#ValidationException".
     "__type",
@@ -428,6 +428,8 @@ const ERROR_TEXT_KEYS: [&str; 15] = [
     "title",
     "error_name",
     "status_msg",
+    // `{"status_code": 429, "status_message": "… over the allowed limit of 1000 per day …"}`.
+    "status_message",
 ];
 
 /// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
@@ -492,6 +494,7 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
             "title",
             "error_msg",
             "errorMessage",
+            "status_message",
         ]
         .iter()
         .any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()));
@@ -569,7 +572,7 @@ pub(crate) fn push_scalar(x: &Value, f: &mut ErrorFound, key: &str) {
                     f.hay.push(c);
                 }
             }
-            if key == "message" || key == "detail" || key == "msg" {
+            if matches!(key, "message" | "detail" | "msg" | "status_message") {
                 hints_from_text(t, &mut f.hints);
             }
             if key == "code" || key == "status" {

@@ -563,6 +563,15 @@ fn gateways_and_others() {
         let body = format!(r#"{{"base_resp":{{"status_code":{code},"status_msg":"{msg}"}}}}"#);
         is(j(200, &body), class, None);
     }
+    // `status_code` with `status_message` (TMDB, Weatherbit and the gateways built like them).
+    is(
+        j(
+            429,
+            r#"{"status_code":429,"status_message":"Your request count (1007) is over the allowed limit of 1000 per day - Upgrade your key, or retry after 1343.2 minutes"}"#,
+        ),
+        QuotaExhausted,
+        Some(80_592_000),
+    );
     // The same numbers elsewhere are no MiniMax codes.
     is(
         j(200, r#"{"error":{"message":"oops","count":1004}}"#),
