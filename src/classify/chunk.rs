@@ -60,6 +60,8 @@ struct Flags {
     terminal: bool,
     failed_finish: bool,
     policy: Option<&'static str>,
+    /// The choices array had an element.
+    any_choice: bool,
 }
 
 fn give_up<E: de::Error>() -> E {
@@ -83,6 +85,7 @@ impl<'de> Visitor<'de> for Top {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Flags, A::Error> {
         let mut flags = Flags::default();
         let mut seen = Seen::default();
+        let mut prompt_filters = false;
         while let Some(k) = map.next_key::<&str>()? {
             seen.first(k)?;
             match k {
@@ -101,10 +104,16 @@ impl<'de> Visitor<'de> for Top {
                 "choices" => {
                     map.next_value_seed(Choices(&mut flags))?;
                 }
+                // Azure's prompt filter verdicts: read by the tree reader only when there is
+                // no choice (a prompt refused before any answer).
+                "prompt_filter_results" => {
+                    map.next_value::<IgnoredAny>()?;
+                    prompt_filters = true;
+                }
                 _ => return Err(give_up()),
             }
         }
-        if !seen.has("choices") {
+        if !seen.has("choices") || (prompt_filters && !flags.any_choice) {
             return Err(give_up());
         }
         Ok(flags)
@@ -179,6 +188,7 @@ impl<'de> Visitor<'de> for Choices<'_> {
         while let Some(c) = seq.next_element_seed(Choice)? {
             // In the tree reader's order: output, refusal, then the finish reason.
             let f = &mut *self.0;
+            f.any_choice = true;
             f.output |= c.output;
             if c.refusal {
                 f.policy = Some("chat: refusal");
@@ -231,7 +241,8 @@ impl<'de> Visitor<'de> for Choice {
             // `message` wins over `delta` in the tree reader: both at once count as a repeat.
             seen.first(if k == "delta" { "message" } else { k })?;
             match k {
-                "index" | "logprobs" | "native_finish_reason" => {
+                // Azure's per-choice filter verdicts are not read: its finish reason says it.
+                "index" | "logprobs" | "native_finish_reason" | "content_filter_results" => {
                     map.next_value::<IgnoredAny>()?;
                 }
                 "delta" | "message" => {
@@ -355,6 +366,8 @@ mod tests {
             "{}",
             "[{\"type\":\"function\"}]",
             "[{\"type\":\"text\",\"text\":\"x\"}]",
+            "[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":true}}}]",
+            "[{\"content_filter_results\":{\"sexual\":{\"filtered\":false}}}]",
         ])
         .prop_map(str::to_owned)
         .boxed()
@@ -407,13 +420,24 @@ mod tests {
                 ("message", msg),
                 ("finish_reason", text()),
             ],
-            &["text", "error", "logprobs", "index"],
+            &[
+                "text",
+                "error",
+                "logprobs",
+                "index",
+                "content_filter_results",
+            ],
         );
         let choices = proptest::collection::vec(choice, 0..3)
             .prop_map(|c| format!("[{}]", c.join(",")))
             .boxed();
         let top = object(
-            vec![("choices", choices), ("object", text()), ("model", text())],
+            vec![
+                ("choices", choices),
+                ("object", text()),
+                ("model", text()),
+                ("prompt_filter_results", odd()),
+            ],
             &[
                 "error",
                 "type",
@@ -448,9 +472,15 @@ mod tests {
             r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#,
             r#"{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}],"usage":{"total_tokens":3}}"#,
             r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"No."},"finish_reason":"content_filter"}]}"#,
+            // Azure: filter verdicts per choice, and for the prompt beside a choice.
+            r#"{"choices":[{"content_filter_results":{"sexual":{"filtered":true,"severity":"medium"}},"delta":{},"finish_reason":"content_filter","index":0}],"id":"c","object":"chat.completion.chunk"}"#,
+            r#"{"choices":[{"delta":{"content":"Hi"},"index":0}],"id":"c","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":true}}}]}"#,
         ] {
             assert!(agrees(text).unwrap(), "{text}");
         }
+        // Without a choice the prompt's verdicts decide: the tree reader reads them.
+        let refused = r#"{"choices":[],"id":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":true}}}]}"#;
+        assert!(!agrees(refused).unwrap(), "{refused}");
         for text in [
             r#"{"error":{"message":"x"}}"#,
             r#"{"id":"c","object":"error","choices":[]}"#,

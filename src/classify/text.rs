@@ -462,6 +462,8 @@ const QUOTA_STRONG: &[&str] = &[
     "out of credit*",
     "no credit*",
     "insufficient credit*",
+    // xAI: "Your newly created team doesn't have any credits yet."
+    "any credits",
     "credits exhausted",
     "used up",
     "free allocation",
