@@ -1,6 +1,6 @@
 //! A checking JSON scanner over text, shared by the one-pass readers (`keypool classify`'s
-//! line reader, [`parse`](super::jvalue::parse)'s document reader): strings are checked eight
-//! bytes at a time and borrowed where they hold no escapes, numbers and literals are checked as
+//! line reader, [`parse`](super::jvalue::parse)'s document reader): strings are checked
+//! sixteen bytes at a time and borrowed where they hold no escapes, numbers and literals are checked as
 //! JSON writes them, and nesting is bounded. Every method answers `None` where the text is not
 //! JSON or is JSON it does not read (a lone `\u` surrogate, nesting deeper than
 //! [`MAX_DEPTH`]); its callers then let serde_json read the text, so serde_json's answer and
