@@ -7,9 +7,10 @@
 //! of classifying 200,000 lines), where the trie and its failure links over a few dozen byte
 //! classes take well under a millisecond.
 
-/// The automaton: state 0 is the start, and states are numbered breadth-first; `next[state * classes + class]` is the state entered
-/// on a byte of that class; `ends[state]` lists the patterns (by index) that end on entering
-/// the state, its own and those of its proper suffixes.
+/// The automaton: state 0 is the start, and states are numbered breadth-first;
+/// `next[state * classes + class]` is the state entered on a byte of that class;
+/// `ends[state]` lists the patterns (by index) that end on entering the state, its own and
+/// those of its proper suffixes.
 pub(crate) struct Automaton {
     pub(crate) classes: usize,
     pub(crate) next: Vec<u32>,
