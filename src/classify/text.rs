@@ -459,6 +459,10 @@ const QUOTA_STRONG: &[&str] = &[
     "欠费",
     "充值",
     "额度不足",
+    // Tencent Hunyuan `ResourceInsufficient.ChargeResourceExhaust`: "计费资源已耗尽，请开通后付费或
+    // 购买资源包" (billing resources used up; buy a resource package).
+    "计费资源",
+    "资源包",
     "out of credit*",
     "no credit*",
     "insufficient credit*",
