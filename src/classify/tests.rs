@@ -1359,6 +1359,14 @@ fn a_trial_key_is_throttled_by_its_window() {
         QuotaExhausted,
         None,
     );
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credits have been exhausted. Please purchase more to continue."}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
     // One request over the model's size, in Cohere's and gRPC's words.
     for text in [
         "too many tokens: size limit exceeded by 11326 tokens. Try using shorter or fewer inputs, or setting prompt_truncation='AUTO'.",

@@ -333,7 +333,7 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     // Cohere: "too many tokens: size limit exceeded by 11326 tokens. Try using shorter or
     // fewer inputs"; gRPC: "Sent message larger than max (50000056 vs. 20971520)".
     "size limit exceeded",
-    "larger than max",
+    "message larger than max",
     "context size",
     "maximum context*",
     "context overflow",
@@ -468,6 +468,14 @@ const QUOTA_STRONG: &[&str] = &[
     "insufficient credit*",
     // xAI: "Your newly created team doesn't have any credits yet."
     "any credits",
+    // Credits said to be gone, beside which "credits" alone would be only a word.
+    "credits have been exhausted",
+    "credits are exhausted",
+    "credits have run out",
+    "credits ran out",
+    "credits have expired",
+    "credits expired",
+    "credits are depleted",
     "credits exhausted",
     "used up",
     "free allocation",
