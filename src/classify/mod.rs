@@ -486,23 +486,21 @@ fn decide_text(hay: &Hay, ctx: TextCtx, status: u16) -> (Class, &'static str) {
         && (400..500).contains(&status)
         && !matches!(status, 401 | 402 | 408 | 413 | 429 | 499);
     if let Some(d) = text::specific(hay, m, ctx) {
-        if invalid && d.1 == text::AUTH_WEAK_REASON {
-            return (
-                Class::BadRequest,
-                "type: invalid request (permission words are no key-level signal)",
-            );
-        }
-        if invalid && (d.1 == text::QUOTA_WEAK_REASON || d.1 == text::UPSTREAM_QUOTA_WEAK_REASON) {
-            return (
-                Class::BadRequest,
-                "type: invalid request (a bare \"quota\" is no key-level signal)",
-            );
-        }
-        if invalid && d.1 == text::CREDIT_WORD_REASON {
-            return (
-                Class::BadRequest,
-                "type: invalid request (credits named, no balance or limit stated)",
-            );
+        // The weak key-level rules give way to the type.
+        let overruled = match d.1 {
+            text::AUTH_WEAK_REASON => {
+                Some("type: invalid request (permission words are no key-level signal)")
+            }
+            text::QUOTA_WEAK_REASON | text::UPSTREAM_QUOTA_WEAK_REASON => {
+                Some("type: invalid request (a bare \"quota\" is no key-level signal)")
+            }
+            text::CREDIT_WORD_REASON => {
+                Some("type: invalid request (credits named, no balance or limit stated)")
+            }
+            _ => None,
+        };
+        if let (true, Some(why)) = (invalid, overruled) {
+            return (Class::BadRequest, why);
         }
         return d;
     }
