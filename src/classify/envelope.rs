@@ -205,10 +205,9 @@ impl<'a> Scan<'a> {
             return None;
         }
         let start = self.at + 1;
-        let len = memchr::memchr2(b'"', b'\\', &self.text[start..])?;
-        let raw = &self.text[start..start + len];
-        // A branch-free fold, so the check runs many bytes at a time.
-        if self.text[start + len] != b'"' || raw.iter().fold(false, |c, &b| c | (b < 0x20)) {
+        // The first quote, backslash or control character must be the closing quote.
+        let len = super::jscan::special(&self.text[start..])?;
+        if self.text[start + len] != b'"' {
             return None;
         }
         self.at = start + len + 1;

@@ -374,7 +374,7 @@ fn stops16_words(w: &[u8; 16]) -> u32 {
 /// The offset of the first stop in `b`, sixteen bytes at a time, then eight. (A vector
 /// search for the quote and backslash cost more than it saved: most strings are short, and
 /// its set-up is paid per call.)
-fn special(b: &[u8]) -> Option<usize> {
+pub(crate) fn special(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(w) = b.get(i..i + 16) {
         let m = stops16(w.try_into().ok()?);

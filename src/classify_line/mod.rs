@@ -431,6 +431,13 @@ fn write_error(out: &mut Vec<u8>, n: usize, error: &str) {
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Most strings (ids read without escapes) need none: copied between quotes.
+    if crate::classify::jscan::special(s.as_bytes()).is_none() {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -438,6 +445,18 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The copied strings and the escaped ones read as serde_json writes them.
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(
+            s in "[a-z\"\\\u{0}-\u{1f}\u{7f}\u{e9}\u{2028}\u{1F600}]{0,24}"
+        ) {
+            let mut out = Vec::new();
+            json_str(&mut out, &s);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+    }
 
     #[test]
     fn borrowed_and_owned_readings_agree() {

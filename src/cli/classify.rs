@@ -67,7 +67,8 @@ fn classify_bytes(out: &mut Vec<u8>, n: usize, line: Line<'_>, explain: bool) ->
     if raw.iter().all(u8::is_ascii_whitespace) {
         return true;
     }
-    match std::str::from_utf8(raw) {
+    // The vector check answers only whether; std's says where, for the error.
+    match simdutf8::basic::from_utf8(raw).or_else(|_| std::str::from_utf8(raw)) {
         Ok(l) => classify_into(out, n, l, explain),
         Err(e) => {
             let msg = format!(
