@@ -284,10 +284,15 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
                     | "PROHIBITED_CONTENT"
                     | "SPII"
                     | "IMAGE_SAFETY"
-                    | "IMAGE_PROHIBITED_CONTENT" => {
-                        out.policy = Some("gemini: finishReason safety")
-                    }
-                    "MALFORMED_FUNCTION_CALL" => out.failed_finish = true,
+                    | "IMAGE_PROHIBITED_CONTENT"
+                    | "IMAGE_RECITATION" => out.policy = Some("gemini: finishReason safety"),
+                    // The model's own failures (a tool call it could not form, or made with
+                    // no tools offered, or too many; a reply it could not form): another try
+                    // may succeed, so a server error, as Gemini documents them.
+                    "MALFORMED_FUNCTION_CALL"
+                    | "UNEXPECTED_TOOL_CALL"
+                    | "TOO_MANY_TOOL_CALLS"
+                    | "MALFORMED_RESPONSE" => out.failed_finish = true,
                     _ => {}
                 }
             }
