@@ -663,11 +663,18 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
             read_error_key(x, f, k);
         }
     }
+    // Beside a `title` (a problem document), the words of `detail` are left out: they explain
+    // and speculate (Cloudflare's 522: "… may indicate the origin is overloaded"). The wait
+    // it states still counts (Replicate's 429: "… Expected available in 8 seconds.").
     if let Some(Value::String(t)) = map.get("detail") {
         if map.get("title").is_none() {
             f.hay.push(t);
-            hints_from_text(t, &mut f.hints);
+        } else if f.hints.message_ms.is_none() {
+            let mut detail = Hay::default();
+            detail.push(t);
+            f.hints.message_ms = detail.wait_ms();
         }
+        hints_from_text(t, &mut f.hints);
     }
     if let Some(Value::String(t)) = map.get("message") {
         nested_json_in_text(t, f, depth);

@@ -406,6 +406,9 @@ const QUOTA_STRONG: &[&str] = &[
     "balance is insufficient",
     "balance insufficient",
     "balance is too low",
+    // Novita: `{"code": 403, "reason": "NOT_ENOUGH_BALANCE", "message": "not enough balance"}`.
+    "not enough balance",
+    "not enough credit*",
     "account balance",
     "insufficient funds",
     "out of funds",
@@ -514,6 +517,10 @@ const AUTH: &[&str] = &[
     "account is disabled",
     "key is disabled",
     "organization disabled",
+    // Groq: "Organization has been restricted. Please reach out to support …", typed
+    // `invalid_request_error`, code `organization_restricted`.
+    "organization has been restricted",
+    "organization restricted",
     "suspended",
     "no auth credentials",
     "user not found",
