@@ -134,8 +134,10 @@ impl Hay {
         false
     }
 
+    /// Whether any of `ws` stands as a whole word. The lists mark their entries `*word*` (the
+    /// automaton finds them anywhere; this is the boundary check), so the marks are dropped.
     fn any_word(&self, ws: &[&str]) -> bool {
-        ws.iter().any(|w| self.word(w))
+        ws.iter().any(|w| self.word(w.trim_matches('*')))
     }
 
     /// The longest limit window written as a count of units after "per" ("Rate limit of 150
@@ -581,6 +583,12 @@ const OVERLOADED: &[&str] = &[
     "overloaded",
     "overload*",
     "high demand",
+    // Cerebras 429 `queue_exceeded`: "We're experiencing high traffic right now! Please try
+    // again soon." (typed `too_many_requests_error`: the throttle is everyone's).
+    "high traffic",
+    "heavy traffic",
+    "queue exceeded",
+    "queue is full",
     "at capacity",
     "over capacity",
     "insufficient capacity",
@@ -1324,6 +1332,19 @@ mod tests {
         assert_eq!(
             decide("You exceeded your current quota"),
             Some(Class::QuotaExhausted)
+        );
+        // The window as an abbreviation, a whole word only.
+        assert_eq!(
+            decide("request reached organization TPD rate limit, current: 1500000"),
+            Some(Class::QuotaExhausted)
+        );
+        assert_eq!(
+            decide("rate limit reached (RPD: 1000)"),
+            Some(Class::QuotaExhausted)
+        );
+        assert_eq!(
+            decide("rate limit reached for model xtpdx"),
+            Some(Class::RateLimit)
         );
         assert_eq!(
             decide("You exceeded your current quota, check your plan and billing details. quotaId GenerateRequestsPerMinute"),
