@@ -1475,3 +1475,26 @@ fn a_relayed_invalid_request_naming_a_quota_is_the_request_s_fault() {
         None,
     );
 }
+
+#[test]
+fn no_phrase_spans_two_texts() {
+    // xAI puts a generic `code` beside its `error`: "...has been exhausted" then "Your team
+    // ..." read as one text made "exhausted your", a quota, of a per-minute limit.
+    is(
+        j(
+            429,
+            r#"{"code":"Some resource has been exhausted","error":"Your team 0f3a has exceeded its requests per minute limit. Please slow down."}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    // Within one text the phrase still counts.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"You have exhausted your monthly quota."}}"#,
+        ),
+        QuotaExhausted,
+        None,
+    );
+}

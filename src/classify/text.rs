@@ -33,6 +33,13 @@ pub(crate) struct Scan {
     pub wait_ms: Option<u64>,
 }
 
+/// Between two texts of a haystack: a space, so a phrase that ends in one ("limit: 0 ") still
+/// matches at the end of a text, then a byte no phrase holds, so none spans two texts (an
+/// xAI `code` "Some resource has been exhausted" and an `error` "Your team has exceeded its
+/// requests per minute limit" do not make "exhausted your").
+const SEP: &[u8] = b" \x1f";
+const UNIT: u8 = 0x1f;
+
 impl Hay {
     pub(crate) fn push(&mut self, text: &str) {
         // Only the first 64 KiB of error text count: errors are short, junk is not.
@@ -46,8 +53,8 @@ impl Hay {
         if self.s.capacity() == 0 {
             self.s.reserve(256);
         }
-        self.s.reserve(end + 1);
-        self.s.push(b' ');
+        self.s.reserve(end + SEP.len());
+        self.s.extend_from_slice(SEP);
         self.s.extend_from_slice(&text.as_bytes()[..end]);
     }
 
@@ -64,7 +71,7 @@ impl Hay {
     pub(crate) fn is_empty(&self) -> bool {
         self.s
             .iter()
-            .all(|&b| norm(b) == b' ' || b.is_ascii_whitespace())
+            .all(|&b| norm(b) == b' ' || b.is_ascii_whitespace() || b == UNIT)
     }
 
     /// The wait a cue states ("try again in 1.8s"). A wait has digits: text without any is
@@ -1118,7 +1125,7 @@ fn conditional(s: &[u8], cue_end: usize) -> bool {
     let before = &s[cue_end.saturating_sub(160)..cue_end];
     let from = before
         .iter()
-        .rposition(|b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n'))
+        .rposition(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n' | UNIT))
         .map_or(0, |p| p + 1);
     let sentence = &before[from..];
     sentence.windows(2).enumerate().any(|(i, w)| {
@@ -1415,7 +1422,7 @@ mod tests {
             }
         }
         let ac = aho_corasick::AhoCorasick::new(&patterns).unwrap();
-        let raw: Vec<u8> = std::iter::once(b' ').chain(text.bytes()).collect();
+        let raw: Vec<u8> = SEP.iter().copied().chain(text.bytes()).collect();
         let hay: Vec<u8> = raw.iter().map(|&b| norm(b)).collect();
         let mut mask = 0;
         let mut cues = Vec::new();
