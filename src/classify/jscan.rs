@@ -48,12 +48,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// An object key without escapes.
+    /// An object key without escapes (an escaped key answers `None`).
     pub(crate) fn key(&mut self) -> Option<&'a str> {
-        match self.string::<true>()? {
-            Cow::Borrowed(k) => Some(k),
-            Cow::Owned(_) => None,
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = start + special(&self.b[start..])?;
+        if self.b[end] != b'"' {
+            return None;
         }
+        self.at = end + 1;
+        // The quotes are ASCII, so the slice falls on character boundaries.
+        self.s.get(start..end)
     }
 
     pub(crate) fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -207,6 +212,7 @@ impl<'a> Cursor<'a> {
 /// `first`, and the offset just past its closing quote. The bytes are copied eight at a time
 /// as they are scanned (a short copy of fixed size, where copying each run between escapes
 /// would cost a call apiece: bodies have an escape every few bytes).
+#[inline(never)]
 fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)> {
     // Room for the text before the escape and a kilobyte after (the rest of the input is the
     // bound), so a body string inside an input line rarely regrows; a short string gives back
@@ -218,7 +224,8 @@ fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)
     loop {
         // `i` is at a backslash. The two-byte escapes (nearly all of a body's: `\"` around
         // every key) are decoded here, without the call.
-        if let Some(c) = b.get(i + 1).and_then(|&e| short_escape(e)) {
+        let c = SHORT_ESCAPE[usize::from(*b.get(i + 1)?)];
+        if c != 0 {
             out.push(c);
             i += 2;
         } else {
@@ -258,9 +265,22 @@ fn unescape_from(b: &[u8], start: usize, first: usize) -> Option<(String, usize)
     Some((String::from_utf8(out).ok()?, i + 1))
 }
 
+/// The byte each two-byte escape stands for, by the byte after the backslash; 0 for none.
+static SHORT_ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if let Some(v) = short_escape(c as u8) {
+            t[c] = v;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// The byte a two-byte escape stands for; `e` follows the backslash.
 #[inline]
-fn short_escape(e: u8) -> Option<u8> {
+const fn short_escape(e: u8) -> Option<u8> {
     Some(match e {
         b'"' => b'"',
         b'\\' => b'\\',
