@@ -502,7 +502,9 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
             "status_message",
         ]
         .iter()
-        .any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()));
+        .any(|k| v.get(k).is_some_and(|x| x.is_string() || x.is_object()))
+            // FastAPI's validation errors: `{"detail": [{"loc": …, "msg": …}]}`.
+            || v.get("detail").is_some_and(Value::is_array);
         let failing_code = |c: &Value| match c {
             Value::Number(n) => n.as_i64().is_some_and(|n| n != 0 && n != 200),
             Value::String(s) => !matches!(
@@ -638,6 +640,36 @@ fn minimax_code(n: u64) -> Option<&'static str> {
     })
 }
 
+/// A message or detail that is a validation report, not text: pydantic's list of
+/// `{"loc": […], "msg": "…", "type": "…"}`, as FastAPI servers send it in `detail` and
+/// Mistral's 422 inside `message` (`{"detail": [{"msg": "Value error, Prompt contains 140000
+/// tokens, too large for model with 131072 maximum context length"}]}`). Its `msg`s are the
+/// error's text; the `type`s are validator names ("value_error") and are left out.
+fn validation_report(v: &Value, f: &mut ErrorFound, depth: usize) {
+    if depth > 2 {
+        return;
+    }
+    match v {
+        Value::Array(items) => {
+            for item in items.iter().take(32) {
+                validation_report(item, f, depth + 1);
+            }
+        }
+        Value::Object(m) => {
+            for k in ["msg", "message"] {
+                if let Some(Value::String(t)) = m.get(k) {
+                    f.hay.push(t);
+                    hints_from_text(t, &mut f.hints);
+                }
+            }
+            if let Some(d) = m.get("detail") {
+                validation_report(d, f, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
     if depth > 6 {
         return;
@@ -678,6 +710,11 @@ fn gather(e: &Value, f: &mut ErrorFound, depth: usize) {
     }
     if let Some(Value::String(t)) = map.get("message") {
         nested_json_in_text(t, f, depth);
+    }
+    for k in ["message", "detail"] {
+        if let Some(v @ (Value::Object(_) | Value::Array(_))) = map.get(k) {
+            validation_report(v, f, 0);
+        }
     }
     field_hints(e, &mut f.hints);
     if let Some(inner) = map.get("innererror").or(map.get("inner_error")) {

@@ -354,6 +354,46 @@ pub(crate) fn parse_duration_prefix_bytes(b: &[u8]) -> Option<(u64, usize)> {
     Some((clamp_ms(total)?, i))
 }
 
+/// A wait written as a clock, `H:MM:SS` with an optional `D.` of days before it, as .NET
+/// prints a `TimeSpan` (Azure API Management: "Out of call volume quota. Quota will be
+/// replenished in 00:59:12."). Its callers read it only after a cue that says "in": after
+/// "after", a clock is a time of day.
+pub(crate) fn clock_duration_ms(b: &[u8]) -> Option<u64> {
+    let digits = |i: usize| b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let number = |i: usize, n: usize| -> Option<u64> {
+        std::str::from_utf8(&b[i..i + n]).ok()?.parse().ok()
+    };
+    let mut i = 0;
+    let mut n = digits(i);
+    if n == 0 || n > 6 {
+        return None;
+    }
+    let mut days = 0;
+    if b.get(i + n) == Some(&b'.') {
+        days = number(i, n)?;
+        i += n + 1;
+        n = digits(i);
+        if n == 0 || n > 2 {
+            return None;
+        }
+    }
+    let hours = number(i, n)?;
+    i += n;
+    let mut rest = [0u64; 2];
+    for part in &mut rest {
+        if b.get(i) != Some(&b':') || digits(i + 1) != 2 {
+            return None;
+        }
+        *part = number(i + 1, 2)?;
+        i += 3;
+    }
+    if rest.iter().any(|&p| p > 59) || b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b':') {
+        return None;
+    }
+    let secs = ((days * 24 + hours) * 60 + rest[0]) * 60 + rest[1];
+    secs_to_ms(secs as f64)
+}
+
 /// Finds a wait in free text: "try again in 26.604s", "retry after 6 seconds",
 /// "please try again after 1 seconds", "Please retry in 38.9s". The classifier reads it from
 /// its haystack scan; this is the same reading for one text.

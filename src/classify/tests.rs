@@ -1498,3 +1498,100 @@ fn no_phrase_spans_two_texts() {
         None,
     );
 }
+
+#[test]
+fn a_clock_wait_after_in_is_read() {
+    // Azure API Management's quota policy (a .NET TimeSpan).
+    is(
+        j(
+            403,
+            r#"{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in 00:59:12."}"#,
+        ),
+        QuotaExhausted,
+        Some(3_552_000),
+    );
+    is(
+        j(
+            429,
+            r#"{"message":"Quota will be replenished in 1.02:03:04."}"#,
+        ),
+        QuotaExhausted,
+        Some(93_784_000),
+    );
+    // After "after" a clock is a time of day, which gives no wait without a zone and a date.
+    is(
+        j(
+            429,
+            r#"{"message":"Too many requests. Please try again after 12:30:00."}"#,
+        ),
+        RateLimit,
+        None,
+    );
+    // Not a clock: a ratio, a version.
+    is(
+        j(429, r#"{"message":"Rate limited. Retry in 1:2:3 please."}"#),
+        RateLimit,
+        None,
+    );
+}
+
+#[test]
+fn a_validation_report_is_read_as_the_error_s_text() {
+    // Mistral's 422: the message is pydantic's report, not a string.
+    is(
+        j(
+            422,
+            r#"{"object":"error","message":{"detail":[{"type":"value_error","loc":["body"],"msg":"Value error, Prompt contains 140000 tokens, too large for model with 131072 maximum context length","input":{}}]},"type":"invalid_request_error","param":null,"code":null}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    // FastAPI's own shape, at the top level.
+    is(
+        j(
+            400,
+            r#"{"detail":[{"loc":["body"],"msg":"This model's maximum context length is 4096 tokens","type":"value_error"}]}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+    is(
+        j(
+            422,
+            r#"{"detail":[{"loc":["body","messages"],"msg":"Field required","type":"missing"}]}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // A report in a 200 says nothing of a failure on its own.
+    is(
+        j(
+            200,
+            r#"{"detail":[{"loc":["body"],"msg":"rate limit","type":"x"}]}"#,
+        ),
+        Success,
+        None,
+    );
+}
+
+#[test]
+fn more_credential_and_size_wordings() {
+    // Baidu Qianfan error_code 110, in a 200.
+    is(
+        j(
+            200,
+            r#"{"error_code":110,"error_msg":"Access token invalid or no longer valid"}"#,
+        ),
+        Auth,
+        None,
+    );
+    // OpenAI embeddings: an input over the model's length, typed as an invalid request.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Invalid 'input': maximum input length is 8192 tokens.","type":"invalid_request_error","param":"input","code":null}}"#,
+        ),
+        ContextOverflow,
+        None,
+    );
+}

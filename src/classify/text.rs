@@ -7,7 +7,7 @@
 //! scanned once and the rules read a bitmask of the lists that matched.
 
 use super::aho::Automaton;
-use super::retry_after::parse_duration_prefix_bytes;
+use super::retry_after::{clock_duration_ms, parse_duration_prefix_bytes};
 use crate::class::Class;
 use std::cell::Cell;
 use std::sync::LazyLock;
@@ -114,7 +114,14 @@ impl Hay {
                         rest = &rest[word.len()..];
                     }
                 }
-                parse_duration_prefix_bytes(rest).map(|(ms, _)| ms)
+                parse_duration_prefix_bytes(rest)
+                    .map(|(ms, _)| ms)
+                    .or_else(|| {
+                        let after_in = self.s[..end]
+                            .get(end.saturating_sub(3)..)
+                            .is_some_and(|c| c.eq_ignore_ascii_case(b"in "));
+                        after_in.then(|| clock_duration_ms(rest)).flatten()
+                    })
             });
         let done = Scan {
             lists: Lists(mask),
@@ -368,6 +375,8 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     // xAI: "This model's maximum prompt length is 131072 but the request contains 150000
     // tokens."
     "maximum prompt length",
+    // OpenAI embeddings 400: "Invalid 'input': maximum input length is 8192 tokens."
+    "maximum input length",
     "exceeds the token limit",
     "上下文长度",
     "超出最大",
@@ -541,6 +550,12 @@ const AUTH: &[&str] = &[
     "no api key",
     "api key is missing",
     "invalid access token",
+    // Baidu Qianfan `error_code` 110 (in a 200): "Access token invalid or no longer valid".
+    "access token invalid",
+    "access token expired",
+    "token is invalid",
+    "token is expired",
+    "api key has expired",
     "expired token",
     "unrecognizedclient*",
     // AWS SigV4 failures; not any "signature" (a thinking block's is a request fault).
@@ -830,6 +845,8 @@ const WAIT_CUES: &[&str] = &[
     "resets in ",
     "reset in ",
     "available in ",
+    // Azure API Management's quota policy: "Quota will be replenished in 00:59:12".
+    "replenished in ",
 ];
 
 /// The cues as they must be written for a wait to count (ASCII case aside).
@@ -843,6 +860,8 @@ const RAW_CUES: &[&str] = &[
     "resets in ",
     "reset in ",
     "available in ",
+    // Azure API Management's quota policy: "Quota will be replenished in 00:59:12".
+    "replenished in ",
 ];
 
 /// How many cue positions one scan keeps; more cues than this in one error is junk.
