@@ -136,6 +136,64 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
                 out.known_shape = true;
                 return out;
             }
+            // Cohere v2 streams: text in `delta.message.content.text`, the end in
+            // `message-end` with `delta.finish_reason`.
+            "content-delta" => {
+                out.known_shape = true;
+                out.output = nonempty_str(
+                    v.get("delta")
+                        .and_then(|d| d.get("message"))
+                        .and_then(|m| m.get("content"))
+                        .and_then(|c| c.get("text")),
+                );
+                return out;
+            }
+            "tool-call-start" | "tool-call-delta" => {
+                out.known_shape = true;
+                out.output = true;
+                return out;
+            }
+            "message-end" => {
+                out.known_shape = true;
+                out.terminal = true;
+                let fr = v.get("delta").and_then(|d| s(d, "finish_reason"));
+                cohere_finish(&mut out, fr);
+                return out;
+            }
+            "message-start" | "content-start" | "content-end" | "tool-plan-delta"
+            | "tool-call-end" | "citation-start" | "citation-end" => {
+                out.known_shape = true;
+                return out;
+            }
+            _ => {}
+        }
+    }
+    // Cohere v1 streams (`event_type`).
+    if let Some(t) = s(v, "event_type") {
+        match t {
+            "text-generation" => {
+                out.known_shape = true;
+                out.output = nonempty_str(v.get("text"));
+                return out;
+            }
+            "tool-calls-generation" => {
+                out.known_shape = true;
+                out.output = nonempty_arr(v.get("tool_calls"));
+                return out;
+            }
+            "stream-end" => {
+                out.known_shape = true;
+                out.terminal = true;
+                cohere_finish(&mut out, s(v, "finish_reason"));
+                return out;
+            }
+            "stream-start"
+            | "search-queries-generation"
+            | "search-results"
+            | "citation-generation" => {
+                out.known_shape = true;
+                return out;
+            }
             _ => {}
         }
     }
@@ -325,11 +383,7 @@ pub(crate) fn inspect(v: &Value) -> Inspect {
             || v.get("message").is_some_and(|m| {
                 content_parts_have_output(m.get("content")) || nonempty_arr(m.get("tool_calls"))
             });
-        match s(v, "finish_reason") {
-            Some("ERROR_TOXIC") => out.policy = Some("cohere: ERROR_TOXIC"),
-            Some("ERROR") => out.failed_finish = true,
-            _ => {}
-        }
+        cohere_finish(&mut out, s(v, "finish_reason"));
         return out;
     }
 
@@ -360,6 +414,15 @@ impl Inspect {
         self.output |= o.output;
         self.terminal |= o.terminal;
         self.failed_finish |= o.failed_finish;
+    }
+}
+
+/// Cohere's finish reasons: a toxic stop is a refusal, an error the provider's failure.
+fn cohere_finish(out: &mut Inspect, fr: Option<&str>) {
+    match fr {
+        Some("ERROR_TOXIC") => out.policy = Some("cohere: ERROR_TOXIC"),
+        Some("ERROR") => out.failed_finish = true,
+        _ => {}
     }
 }
 

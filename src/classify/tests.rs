@@ -1595,3 +1595,39 @@ fn more_credential_and_size_wordings() {
         None,
     );
 }
+
+#[test]
+fn cohere_streams_are_read_by_their_events() {
+    // v2 (SSE): text in content-delta, the end in message-end.
+    let v2 = |end: &str, text: &str| {
+        format!(
+            "event: message-start\ndata: {{\"type\":\"message-start\",\"delta\":{{\"message\":{{\"role\":\"assistant\"}}}}}}\n\n\
+             event: content-delta\ndata: {{\"type\":\"content-delta\",\"index\":0,\"delta\":{{\"message\":{{\"content\":{{\"text\":\"{text}\"}}}}}}}}\n\n\
+             event: message-end\ndata: {{\"type\":\"message-end\",\"delta\":{{\"finish_reason\":\"{end}\"}}}}\n\n"
+        )
+    };
+    is(sse(&v2("COMPLETE", "Hello")), Success, None);
+    is(sse(&v2("COMPLETE", "")), EmptySuccess, None);
+    is(sse(&v2("ERROR", "Hel")), ServerError, None);
+    is(sse(&v2("ERROR_TOXIC", "")), ContentPolicy, None);
+    // v1 (newline-delimited JSON): `event_type`.
+    let v1 = |end: &str, text: &str| {
+        format!(
+            "{{\"is_finished\":false,\"event_type\":\"stream-start\",\"generation_id\":\"g\"}}\n\
+             {{\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":\"{text}\"}}\n\
+             {{\"is_finished\":true,\"event_type\":\"stream-end\",\"finish_reason\":\"{end}\"}}\n"
+        )
+    };
+    is(j(200, &v1("COMPLETE", "Hi")), Success, None);
+    is(j(200, &v1("ERROR_TOXIC", "")), ContentPolicy, None);
+}
+
+#[test]
+fn a_prompt_beyond_the_model_length_is_an_overflow() {
+    // vLLM's error event mid-stream.
+    is(
+        sse("data: {\"object\":\"error\",\"message\":\"The decoder prompt (length 9000) is longer than the maximum model length of 8192. Make sure that `max_model_len` is no smaller than the number of text tokens.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}\n\n"),
+        ContextOverflow,
+        None,
+    );
+}

@@ -377,6 +377,8 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "maximum prompt length",
     // OpenAI embeddings 400: "Invalid 'input': maximum input length is 8192 tokens."
     "maximum input length",
+    // vLLM: "The decoder prompt (length 9000) is longer than the maximum model length of 8192."
+    "maximum model length",
     "exceeds the token limit",
     "上下文长度",
     "超出最大",
