@@ -1631,3 +1631,34 @@ fn a_prompt_beyond_the_model_length_is_an_overflow() {
         None,
     );
 }
+
+#[test]
+fn web_addresses_are_names_not_statements() {
+    // Anthropic's 400 for a thinking budget links to "…#max-tokens-and-context-window-size".
+    is(
+        j(
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // A link to the rate-limit guide is no rate limit; the sentence after it still counts.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"See https://example.com/docs/rate-limits. The model `x` does not exist.","type":"invalid_request_error"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // The words around an address still decide.
+    is(
+        j(
+            429,
+            r#"{"error":{"message":"Rate limit reached on requests per day (https://platform.openai.com/account/rate-limits). Please try again in 20s."}}"#,
+        ),
+        QuotaExhausted,
+        Some(20_000),
+    );
+}

@@ -40,6 +40,45 @@ pub(crate) struct Scan {
 const SEP: &[u8] = b" \x1f";
 const UNIT: u8 = 0x1f;
 
+/// Blanks the web addresses in a text: their paths are names, not statements
+/// ("…/extended-thinking#max-tokens-and-context-window-size" says nothing of a context
+/// window, ".../docs/guides/error-codes/api-errors" nothing of a server error). The
+/// sentence's own punctuation after an address is kept.
+fn blank_urls(t: &mut [u8]) {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b':', &t[from..]) {
+        let colon = from + p;
+        if !t[colon..].starts_with(b"://") {
+            from = colon + 1;
+            continue;
+        }
+        // The scheme: the letters just before "://" ("https").
+        let start = t[..colon]
+            .iter()
+            .rposition(|b| !b.is_ascii_alphabetic())
+            .map_or(0, |q| q + 1);
+        let mut end = colon + 3;
+        while end < t.len()
+            && !matches!(
+                t[end],
+                b' ' | b'"' | b'\'' | b'<' | b'>' | b')' | b']' | b'`'
+            )
+            && !t[end].is_ascii_whitespace()
+            && t[end] >= 0x20
+        {
+            end += 1;
+        }
+        let mut stop = end;
+        while stop > colon + 3 && matches!(t[stop - 1], b'.' | b',' | b';' | b':' | b'!' | b'?') {
+            stop -= 1;
+        }
+        if start < colon {
+            t[start..stop].fill(UNIT);
+        }
+        from = end.max(colon + 3);
+    }
+}
+
 impl Hay {
     pub(crate) fn push(&mut self, text: &str) {
         // Only the first 64 KiB of error text count: errors are short, junk is not.
@@ -55,7 +94,9 @@ impl Hay {
         }
         self.s.reserve(end + SEP.len());
         self.s.extend_from_slice(SEP);
+        let from = self.s.len();
         self.s.extend_from_slice(&text.as_bytes()[..end]);
+        blank_urls(&mut self.s[from..]);
     }
 
     /// Adds another haystack's texts.
@@ -1528,6 +1569,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn addresses_are_blanked_and_the_sentence_kept() {
+        let blank = |t: &str| {
+            let mut b = t.as_bytes().to_vec();
+            blank_urls(&mut b);
+            String::from_utf8(b).unwrap().replace('\x1f', "_")
+        };
+        assert_eq!(
+            blank("see https://a.b/c-d. Then"),
+            format!("see {}. Then", "_".repeat(15))
+        );
+        assert_eq!(blank("(http://x/y) ok"), "(__________) ok");
+        assert_eq!(blank("no address: here://"), "no address: _______");
+        assert_eq!(blank("ratio 1:2 and a://"), "ratio 1:2 and ____");
+        assert_eq!(blank("://x"), "://x");
+        // Linear in the text: many addresses and colons.
+        let long = "ab://c d:".repeat(20_000);
+        assert_eq!(blank(&long).matches('_').count(), 20_000 * 6);
     }
 
     #[test]
