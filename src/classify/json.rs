@@ -3,7 +3,7 @@
 //! OpenAI chat and Responses, Assistants runs, Anthropic messages, Gemini, Cohere, Bedrock
 //! Converse, Ollama.
 
-use super::jvalue::J as Value;
+use super::jvalue::{Obj, J as Value};
 use super::retry_after::{
     date_in_text, epoch_to_ms, parse_duration, parse_iso8601, secs_to_ms, BodyHints,
 };
@@ -503,6 +503,16 @@ const ERROR_TEXT_KEYS: [&str; 16] = [
 /// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
 /// `object: error`, `errors: [...]`, MiniMax `base_resp`, and bare `message`/`detail` objects
 /// that carry no answer.
+/// An error object whose keys are capitalised (`Code`, `Message`), with the keys the error
+/// readers look for.
+fn lower_case_keys<'a>(e: &Value<'a>) -> Value<'a> {
+    let pairs = [("Code", "code"), ("Message", "message")]
+        .into_iter()
+        .filter_map(|(k, lower)| Some((std::borrow::Cow::Borrowed(lower), e.get(k)?.clone())))
+        .collect();
+    Value::Object(Obj::from_pairs(pairs))
+}
+
 fn find_error(v: &Value) -> Option<ErrorFound> {
     match v.get("error") {
         Some(e @ Value::Object(_)) => return Some(collect_error(e, v)),
@@ -516,6 +526,15 @@ fn find_error(v: &Value) -> Option<ErrorFound> {
     }
     if s(v, "object") == Some("error") || s(v, "type") == Some("error") {
         return Some(collect_error(v, v));
+    }
+    // Tencent Cloud's API 3.0 (Hunyuan's own API) and Volcengine's OpenAPI answer a failure
+    // in a 200 as `{"Response": {"Error": {"Code": "LimitExceeded", "Message": "…"}}}` and
+    // `{"ResponseMetadata": {"Error": {…}}}`, the keys capitalised.
+    for wrapper in ["Response", "ResponseMetadata"] {
+        if let Some(e @ Value::Object(_)) = v.get(wrapper).and_then(|r| r.get("Error")) {
+            let e = lower_case_keys(e);
+            return Some(collect_error(&e, &e));
+        }
     }
     if let Some(first) = v
         .get("errors")

@@ -1662,3 +1662,59 @@ fn web_addresses_are_names_not_statements() {
         Some(20_000),
     );
 }
+
+#[test]
+fn tencent_and_volcengine_envelopes_carry_their_failures_in_a_200() {
+    let tc = |code: &str, msg: &str| {
+        j(
+            200,
+            &format!(
+                r#"{{"Response":{{"Error":{{"Code":"{code}","Message":"{msg}"}},"RequestId":"eac6b301"}}}}"#
+            ),
+        )
+    };
+    is(
+        tc("LimitExceeded", "请求频率超过限制，请稍后重试。"),
+        RateLimit,
+        None,
+    );
+    is(
+        tc("RequestLimitExceeded", "Your request is too frequent."),
+        RateLimit,
+        None,
+    );
+    is(
+        tc(
+            "AuthFailure.SignatureFailure",
+            "The provided credentials could not be validated.",
+        ),
+        Auth,
+        None,
+    );
+    is(
+        tc(
+            "ResourceInsufficient.ChargeResourceExhaust",
+            "计费资源已耗尽。",
+        ),
+        QuotaExhausted,
+        None,
+    );
+    is(tc("InternalError", "内部错误。"), ServerError, None);
+    is(
+        j(
+            200,
+            r#"{"ResponseMetadata":{"RequestId":"r","Action":"ChatCompletions","Error":{"Code":"AccessDenied","Message":"Access denied."}}}"#,
+        ),
+        Auth,
+        None,
+    );
+    // A success of the same API is a success.
+    is(
+        j(
+            200,
+            r#"{"Response":{"Choices":[{"Message":{"Role":"assistant","Content":"Hi"},"FinishReason":"stop"}],"RequestId":"r"}}"#,
+        ),
+        Success,
+        None,
+    );
+}

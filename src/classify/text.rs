@@ -420,6 +420,8 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "maximum input length",
     // vLLM: "The decoder prompt (length 9000) is longer than the maximum model length of 8192."
     "maximum model length",
+    // Volcengine Ark: "Total tokens of image and text exceed max message tokens."
+    "max message tokens",
     "exceeds the token limit",
     "上下文长度",
     "超出最大",
@@ -601,6 +603,8 @@ const AUTH: &[&str] = &[
     "api key has expired",
     "expired token",
     "unrecognizedclient*",
+    // Tencent Cloud's `AuthFailure.*` codes (SignatureFailure, SecretIdNotFound, TokenFailure).
+    "authfailure*",
     // AWS SigV4 failures; not any "signature" (a thinking block's is a request fault).
     "signature does not match",
     "signaturedoesnotmatch",
@@ -712,6 +716,11 @@ const THROTTLE: &[&str] = &[
     "并发",
     "limit exceeded",
     "limit reached",
+    // Tencent Cloud's codes `LimitExceeded` and `RequestLimitExceeded` (request frequency),
+    // and its message "请求频率超过限制".
+    "*limitexceeded*",
+    "请求频率",
+    "频率超过限制",
 ];
 
 const QUOTA_WINDOW: &[&str] = &[
