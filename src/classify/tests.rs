@@ -1718,3 +1718,34 @@ fn tencent_and_volcengine_envelopes_carry_their_failures_in_a_200() {
         None,
     );
 }
+
+#[test]
+fn a_limit_stated_around_its_size_is_a_limit_exceeded() {
+    // g4f's 500: the window inside the parenthesis decides, not the status.
+    is(
+        Reply::new(
+            500,
+            "Token limit (500,000 per day) exceeded. Used: 508,311 tokens.",
+        )
+        .header("content-type", "text/plain"),
+        QuotaExhausted,
+        None,
+    );
+    is(
+        j(503, r#"{"error":"Request limit (60 per minute) exceeded"}"#),
+        RateLimit,
+        None,
+    );
+    // No window: a size limit, the request's fault.
+    is(
+        j(
+            400,
+            r#"{"error":{"message":"Output limit (4096 tokens) exceeded for max_tokens","type":"invalid_request_error"}}"#,
+        ),
+        BadRequest,
+        None,
+    );
+    // A parenthesis that never closes, repeated, stays linear and says nothing.
+    let junk = "limit (".repeat(20_000);
+    is(Reply::new(500, &junk), ServerError, None);
+}

@@ -172,6 +172,31 @@ impl Hay {
         done
     }
 
+    /// A limit whose size stands in parentheses before it is said to be exceeded: g4f's 500
+    /// "Token limit (500,000 per day) exceeded", "Daily limit (100 requests) reached". Each
+    /// "limit (" is read at most 80 bytes on, so the scan stays linear.
+    fn limit_exceeded_around_parens(&self) -> bool {
+        let b = &self.s[..];
+        let mut from = 0;
+        while let Some(p) = find(&b[from..], b"limit (") {
+            let open = from + p + 6;
+            from = open;
+            let window = &b[open..b.len().min(open + 80)];
+            let Some(close) = window.iter().position(|&c| c == b')') else {
+                continue;
+            };
+            let after = &b[open + close + 1..];
+            let after = &after[after.iter().take_while(|&&c| c == b' ').count()..];
+            if ["exceeded", "reached", "exhausted", "hit"]
+                .iter()
+                .any(|w| after.len() >= w.len() && same_words(&after[..w.len()], w.as_bytes()))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// `w` as a whole word (not inside a longer alphanumeric run).
     fn word(&self, w: &str) -> bool {
         let b = &self.s[..];
@@ -864,6 +889,8 @@ enum List {
     WaitCue = 1 << 18,
     NoAccess = 1 << 19,
     CreditWord = 1 << 20,
+    /// "limit (" occurs: a limit exceeded may be stated around a parenthesis.
+    LimitParen = 1 << 21,
 }
 
 /// A set of lists that matched.
@@ -1253,6 +1280,7 @@ const LISTS: &[(&[&str], List)] = &[
     (QUOTA_WINDOW_WORDS, List::QuotaWord),
     (&["quota*"], List::Quota),
     (&["requested"], List::Requested),
+    (&["limit ("], List::LimitParen),
     (WAIT_CUES, List::WaitCue),
 ];
 
@@ -1326,7 +1354,12 @@ pub(crate) fn specific(h: &Hay, m: Lists, ctx: TextCtx) -> Option<Decision> {
             "text: invalid, expired, revoked or unpermitted credential",
         ));
     }
-    let throttled = m.any(List::Throttle) || (ctx.status == 429 && quota_window);
+    let throttled = m.any(List::Throttle)
+        // Only with a window named: "Output limit (4096 tokens) exceeded" is a size.
+        || (m.any(List::LimitParen)
+            && (quota_window || rate_window)
+            && h.limit_exceeded_around_parens())
+        || (ctx.status == 429 && quota_window);
     // Throttled by nothing but a bare "quota" (no window, no throttle word): weak evidence,
     // which a type saying the request is invalid overrides.
     let bare_quota =
