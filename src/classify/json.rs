@@ -500,9 +500,6 @@ const ERROR_TEXT_KEYS: [&str; 16] = [
     "status_message",
 ];
 
-/// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
-/// `object: error`, `errors: [...]`, MiniMax `base_resp`, and bare `message`/`detail` objects
-/// that carry no answer.
 /// An error object whose keys are capitalised (`Code`, `Message`), with the keys the error
 /// readers look for.
 fn lower_case_keys<'a>(e: &Value<'a>) -> Value<'a> {
@@ -513,6 +510,9 @@ fn lower_case_keys<'a>(e: &Value<'a>) -> Value<'a> {
     Value::Object(Obj::from_pairs(pairs))
 }
 
+/// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
+/// `object: error`, `errors: [...]`, MiniMax `base_resp`, and bare `message`/`detail` objects
+/// that carry no answer.
 fn find_error(v: &Value) -> Option<ErrorFound> {
     match v.get("error") {
         Some(e @ Value::Object(_)) => return Some(collect_error(e, v)),
