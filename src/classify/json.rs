@@ -511,7 +511,8 @@ fn lower_case_keys<'a>(e: &Value<'a>) -> Value<'a> {
 }
 
 /// Where providers put errors: `error` (object or string), Anthropic `type: error`, vLLM
-/// `object: error`, `errors: [...]`, MiniMax `base_resp`, and bare `message`/`detail` objects
+/// `object: error`, `errors: [...]`, MiniMax `base_resp`, Tencent and Volcengine `Response.Error`
+/// / `ResponseMetadata.Error`, and bare `message`/`detail` objects
 /// that carry no answer.
 fn find_error(v: &Value) -> Option<ErrorFound> {
     match v.get("error") {
