@@ -1749,3 +1749,15 @@ fn a_limit_stated_around_its_size_is_a_limit_exceeded() {
     let junk = "limit (".repeat(20_000);
     is(Reply::new(500, &junk), ServerError, None);
 }
+
+#[test]
+fn deepseek_s_moderation_is_a_policy_stop() {
+    // Typed as an invalid request, in the OpenAI envelope, flat, and as a FastAPI detail.
+    for body in [
+        r#"{"error":{"message":"Content Exists Risk","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}"#,
+        r#"{"code":"invalid_request_error","message":"Content Exists Risk","param":null,"type":"invalid_request_error"}"#,
+        r#"{"detail":"Content Exists Risk"}"#,
+    ] {
+        is(j(400, body), ContentPolicy, None);
+    }
+}

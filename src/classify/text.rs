@@ -373,6 +373,8 @@ const CANCELLED: &[&str] = &[
 ];
 
 const CONTENT_POLICY: &[&str] = &[
+    // DeepSeek's moderation 400, typed `invalid_request_error`: "Content Exists Risk".
+    "content exists risk",
     "content filter*",
     "content management policy",
     "content policy",
