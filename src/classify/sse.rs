@@ -17,26 +17,59 @@ pub struct SseEvent<'a> {
 }
 
 /// Splits an SSE body into events. Comment lines (`: ...`) and keep-alive blank lines are
-/// skipped; a trailing event without its blank line still counts.
+/// skipped; a trailing event without its blank line still counts. A JSON document written
+/// into the stream as it is, not as `data:` (a gateway appending its upstream's error to a
+/// stream it already began: `{"error": {"code": 503, …}}` after Gemini's chunks), is an event
+/// of its own.
 ///
 /// ```
 /// let evs = keypool::classify::sse_events(": ping\n\nevent: error\ndata: {}\n\n");
 /// assert_eq!(evs.len(), 1);
 /// assert_eq!(evs[0].name, Some("error"));
+/// let evs = keypool::classify::sse_events("data: {}\n\n{\n  \"error\": {}\n}\n");
+/// assert_eq!(evs[1].data, "{\n  \"error\": {}\n}");
 /// ```
 pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
     let mut out = Vec::new();
     let mut name: Option<&str> = None;
     let mut data: Cow<'_, str> = Cow::Borrowed("");
     let mut has_data = false;
+    // A raw JSON document being read: where it starts and where its last line ends.
+    let mut raw: Option<(usize, usize)> = None;
     // Lines found with memchr: a stream is mostly long `data:` lines, so the search for the
     // next newline is most of the splitting.
     let mut from = 0;
     let ends = memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len()));
     for end in ends {
+        let start = from;
         let line = &body[from..end];
         from = end + 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some((doc_start, doc_end)) = raw {
+            let field = ["data:", "event:", "id:", "retry:", ":"]
+                .iter()
+                .any(|f| line.starts_with(f));
+            if !line.is_empty() && !field {
+                raw = Some((doc_start, start + line.len()));
+                continue;
+            }
+            out.push(SseEvent {
+                name: None,
+                data: Cow::Borrowed(&body[doc_start..doc_end]),
+            });
+            raw = None;
+        } else if line.trim_start().starts_with(['{', '[']) {
+            // No SSE field begins with a brace: this is a document, not a field.
+            if has_data || name.is_some() {
+                out.push(SseEvent {
+                    name: name.take(),
+                    data: std::mem::take(&mut data),
+                });
+                has_data = false;
+            }
+            raw = Some((start, start + line.len()));
+            continue;
+        }
         if line.is_empty() {
             if has_data || name.is_some() {
                 out.push(SseEvent {
@@ -69,7 +102,12 @@ pub fn sse_events(body: &str) -> Vec<SseEvent<'_>> {
             _ => {}
         }
     }
-    if has_data || name.is_some() {
+    if let Some((doc_start, doc_end)) = raw {
+        out.push(SseEvent {
+            name: None,
+            data: Cow::Borrowed(&body[doc_start..doc_end]),
+        });
+    } else if has_data || name.is_some() {
         out.push(SseEvent { name, data });
     }
     out

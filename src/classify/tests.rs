@@ -1761,3 +1761,35 @@ fn deepseek_s_moderation_is_a_policy_stop() {
         is(j(400, body), ContentPolicy, None);
     }
 }
+
+#[test]
+fn a_document_written_raw_into_a_stream_is_an_event() {
+    // A gateway appends Gemini's 503 as it is after the chunks it already relayed.
+    let chunk = |t: &str| {
+        format!(
+            "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{t}\"}}],\"role\":\"model\"}},\"index\":0}}]}}\n\n"
+        )
+    };
+    let raw = "{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"This model is currently experiencing high demand. Please try again later.\",\n    \"status\": \"UNAVAILABLE\"\n  }\n}\n";
+    let v = classify(&sse(&format!("{}{}{raw}", chunk("Hello"), chunk(" wor"))));
+    assert_eq!(
+        (v.class, v.partial_output),
+        (Overloaded, true),
+        "{}",
+        v.reason
+    );
+    // Right after a data line, without the blank line, and followed by more events.
+    is(
+        sse(&format!(
+            "data: {{\"x\":1}}\n{{\"error\":{{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quota).\",\"status\":\"RESOURCE_EXHAUSTED\"}}}}\ndata: [DONE]\n\n"
+        )),
+        RateLimit,
+        None,
+    );
+    // A brace that is no document: the stream is malformed, not a success.
+    is(
+        sse(&format!("{}{{ not json\n\ndata: [DONE]\n\n", chunk("Hi"))),
+        ServerError,
+        None,
+    );
+}
