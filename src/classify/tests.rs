@@ -1780,9 +1780,7 @@ fn a_document_written_raw_into_a_stream_is_an_event() {
     );
     // Right after a data line, without the blank line, and followed by more events.
     is(
-        sse(&format!(
-            "data: {{\"x\":1}}\n{{\"error\":{{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quota).\",\"status\":\"RESOURCE_EXHAUSTED\"}}}}\ndata: [DONE]\n\n"
-        )),
+        sse("data: {\"x\":1}\n{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quota).\",\"status\":\"RESOURCE_EXHAUSTED\"}}\ndata: [DONE]\n\n"),
         RateLimit,
         None,
     );
