@@ -410,22 +410,23 @@ fn classify_sse(status: u16, body: &str, fast: bool) -> Decided {
             output,
         );
     }
+    if r.malformed {
+        // A chunk that is not the JSON it started as lost part of the answer: the text the
+        // client got is not the text that was sent (and, with nothing read before it, maybe
+        // all of it: a Responses `response.completed` cut and run into the next event).
+        return (
+            Class::ServerError,
+            "stream with a malformed chunk",
+            BodyHints::default(),
+            output,
+        );
+    }
     if !output {
         return (
             Class::EmptySuccess,
             "stream ended with no output",
             BodyHints::default(),
             false,
-        );
-    }
-    if r.malformed {
-        // A chunk that is not the JSON it started as lost part of the answer: the text the
-        // client got is not the text that was sent.
-        return (
-            Class::ServerError,
-            "stream with a malformed chunk",
-            BodyHints::default(),
-            true,
         );
     }
     if !(r.acc.terminal || r.done_marker) {

@@ -1791,3 +1791,19 @@ fn a_document_written_raw_into_a_stream_is_an_event() {
         None,
     );
 }
+
+#[test]
+fn a_malformed_chunk_fails_the_stream_even_before_any_output() {
+    // A gateway wrote its own error into an unfinished `response.completed`: the answer the
+    // event carried is lost, so the stream is no empty success.
+    let body = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[]}}\n\n\
+                event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"object\":\"resp\n\
+                data: {\"type\":\"error\",\"error\":{\"type\":\"upstream_error\",\"message\":\"stream_read_error\"}}\n\n";
+    let v = classify(&sse(body));
+    assert_eq!(
+        (v.class, v.partial_output),
+        (ServerError, false),
+        "{}",
+        v.reason
+    );
+}
